@@ -1,0 +1,59 @@
+use burn::nn::Initializer;
+use serde::{Deserialize, Serialize};
+
+/// Weight initialisation of convolutions and fully connected layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitScheme {
+    /// torchvision's VGG/ResNet scheme: Kaiming-normal with fan-out and ReLU gain for
+    /// convolutions, zero conv biases; linear weights N(0, 0.01) with zero biases.
+    #[default]
+    Kaiming,
+    /// PyTorch's layer defaults: Kaiming-uniform with a = √5 for weights, U(±1/√fan_in) for
+    /// biases (Burn's own defaults are the same).
+    Pytorch,
+}
+
+impl InitScheme {
+    pub fn conv_weight(self) -> Initializer {
+        match self {
+            InitScheme::Kaiming => Initializer::KaimingNormal {
+                gain: 2f64.sqrt(),
+                fan_out_only: true,
+            },
+            InitScheme::Pytorch => pytorch_default(),
+        }
+    }
+
+    pub fn linear_weight(self) -> Initializer {
+        match self {
+            InitScheme::Kaiming => Initializer::Normal {
+                mean: 0.0,
+                std: 0.01,
+            },
+            InitScheme::Pytorch => pytorch_default(),
+        }
+    }
+
+    /// Bias initialiser; `None` keeps the weight initialiser (PyTorch's default scheme).
+    pub fn bias(self) -> Option<Initializer> {
+        match self {
+            InitScheme::Kaiming => Some(Initializer::Zeros),
+            InitScheme::Pytorch => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            InitScheme::Kaiming => "kaiming",
+            InitScheme::Pytorch => "pytorch",
+        }
+    }
+}
+
+fn pytorch_default() -> Initializer {
+    Initializer::KaimingUniform {
+        gain: 1.0 / 3f64.sqrt(),
+        fan_out_only: false,
+    }
+}

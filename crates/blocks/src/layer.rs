@@ -1,0 +1,233 @@
+use burn::module::Module;
+use burn::nn::PaddingConfig2d;
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::tensor::Tensor;
+
+use crate::ShapeError;
+use crate::conv::ConvBnAct;
+use crate::inception::Inception;
+use crate::lrn::Lrn;
+use crate::trace::{Shape, Trace, Tracer, window_out};
+
+/// Max pooling with PyTorch's `kernel_size`, `stride`, `padding`, `ceil_mode`.
+pub fn max_pool(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> MaxPool2d {
+    MaxPool2dConfig::new([kernel, kernel])
+        .with_strides([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+        .with_ceil_mode(ceil_mode)
+        .init()
+}
+
+/// Average pooling (zero padding counted, as PyTorch's default).
+pub fn avg_pool(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> AvgPool2d {
+    AvgPool2dConfig::new([kernel, kernel])
+        .with_strides([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
+        .with_ceil_mode(ceil_mode)
+        .init()
+}
+
+fn explicit_pad(p: &PaddingConfig2d) -> usize {
+    match p {
+        PaddingConfig2d::Explicit(t, ..) => *t,
+        _ => 0,
+    }
+}
+
+/// One stage of a feed-forward feature extractor.
+#[derive(Module, Debug)]
+pub enum Layer {
+    Conv(ConvBnAct),
+    MaxPool(MaxPool2d),
+    AvgPool(AvgPool2d),
+    Lrn(Lrn),
+    Inception(Inception),
+}
+
+impl Layer {
+    /// `[N, C, H, W]` → `[N, C', H', W']`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Layer::Conv(m) => m.forward(x),
+            Layer::MaxPool(m) => m.forward(x),
+            Layer::AvgPool(m) => m.forward(x),
+            Layer::Lrn(m) => m.forward(x),
+            Layer::Inception(m) => m.forward(x),
+        }
+    }
+}
+
+fn trace_pool(
+    t: &mut Tracer,
+    name: &str,
+    input: Shape,
+    op: &str,
+    (kernel, stride, padding, ceil): ([usize; 2], [usize; 2], usize, bool),
+) -> Result<Shape, ShapeError> {
+    let path = t.path(name);
+    let (c, h, w) = input.chw(&path)?;
+    let mut kind = format!("{op} {}x{}/{} p{padding}", kernel[0], kernel[1], stride[0]);
+    if ceil {
+        kind.push_str(" ceil");
+    }
+    let (oh, ow) = window_out(
+        &path,
+        &kind,
+        (h, w),
+        (kernel[0], kernel[1]),
+        (padding, padding),
+        stride[0],
+        ceil,
+    )?;
+    let out = Shape::Map(c, oh, ow);
+    t.row(path, kind, out, 0, 0);
+    Ok(out)
+}
+
+impl Trace for Layer {
+    fn trace(&self, t: &mut Tracer, name: &str, input: Shape) -> Result<Shape, ShapeError> {
+        match self {
+            Layer::Conv(m) => m.trace(t, name, input),
+            Layer::Lrn(m) => m.trace(t, name, input),
+            Layer::Inception(m) => m.trace(t, name, input),
+            Layer::MaxPool(m) => trace_pool(
+                t,
+                name,
+                input,
+                "maxpool",
+                (
+                    m.kernel_size,
+                    m.stride,
+                    explicit_pad(&m.padding),
+                    m.ceil_mode,
+                ),
+            ),
+            Layer::AvgPool(m) => trace_pool(
+                t,
+                name,
+                input,
+                "avgpool",
+                (
+                    m.kernel_size,
+                    m.stride,
+                    explicit_pad(&m.padding),
+                    m.ceil_mode,
+                ),
+            ),
+        }
+    }
+}
+
+/// A chain of [`Layer`]s, named by index like `nn.Sequential`.
+#[derive(Module, Debug)]
+pub struct Sequential {
+    pub layers: Vec<Layer>,
+}
+
+impl Sequential {
+    pub fn new(layers: Vec<Layer>) -> Self {
+        Self { layers }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.layers.iter().fold(x, |x, layer| layer.forward(x))
+    }
+}
+
+impl Trace for Sequential {
+    fn trace(&self, t: &mut Tracer, name: &str, input: Shape) -> Result<Shape, ShapeError> {
+        t.scope(name, |t| {
+            self.layers
+                .iter()
+                .enumerate()
+                .try_fold(input, |shape, (i, layer)| {
+                    layer.trace(t, &i.to_string(), shape)
+                })
+        })
+    }
+}
+
+/// One entry of a family's layer table (the `cfgs` lists of torchvision's `vgg.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Convolution to `out` channels, `k`×`k`, stride `s`, padding `p`; `split` marks the
+    /// layers the 2012 AlexNet ran as two groups (one per GPU).
+    Conv {
+        out: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+        split: bool,
+    },
+    MaxPool {
+        k: usize,
+        s: usize,
+        p: usize,
+        ceil: bool,
+    },
+    AvgPool {
+        k: usize,
+        s: usize,
+    },
+    /// Local response normalisation, present only when the model's LRN knob is on.
+    Lrn,
+}
+
+/// How [`build_stack`] turns [`Op`]s into layers.
+#[derive(Debug, Clone, Copy)]
+pub struct StackOptions {
+    pub in_channels: usize,
+    pub width: f64,
+    pub batch_norm: bool,
+    pub activation: crate::Activation,
+    pub lrn: Option<crate::LrnConfig>,
+    /// Groups used for `split` convolutions.
+    pub groups: usize,
+    pub init: crate::InitScheme,
+}
+
+/// Builds a feed-forward feature extractor from a layer table.
+pub fn build_stack(
+    ops: &[Op],
+    opts: StackOptions,
+    device: &burn::tensor::Device,
+) -> Result<Sequential, ShapeError> {
+    let mut channels = opts.in_channels;
+    let mut layers = Vec::with_capacity(ops.len());
+    for op in ops {
+        match *op {
+            Op::Conv {
+                out,
+                k,
+                s,
+                p,
+                split,
+            } => {
+                let groups = if split { opts.groups } else { 1 };
+                let out = crate::scale_channels(out, opts.width, groups);
+                let conv = crate::ConvBnActConfig::new(channels, out, k)
+                    .stride(s)
+                    .padding(crate::Padding::Explicit(p))
+                    .groups(groups)
+                    .batch_norm(opts.batch_norm)
+                    .activation(opts.activation)
+                    .init_scheme(opts.init)
+                    .init(device)?;
+                layers.push(Layer::Conv(conv));
+                channels = out;
+            }
+            Op::MaxPool { k, s, p, ceil } => layers.push(Layer::MaxPool(max_pool(k, s, p, ceil))),
+            Op::AvgPool { k, s } => layers.push(Layer::AvgPool(avg_pool(k, s, 0, false))),
+            Op::Lrn => {
+                if let Some(lrn) = opts.lrn {
+                    layers.push(Layer::Lrn(lrn.init()));
+                }
+            }
+        }
+    }
+    Ok(Sequential::new(layers))
+}

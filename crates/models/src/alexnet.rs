@@ -1,0 +1,97 @@
+//! AlexNet in three layouts:
+//! - `alexnet`: torchvision's (the "one weird trick" 64-192-384-256-256 variant, no LRN,
+//!   adaptive average pool to 6×6, dropout before each hidden FC).
+//! - `alexnet-2012`: Krizhevsky, Sutskever & Hinton 2012: 96-256-384-384-256, LRN after the
+//!   first two conv+ReLU, overlapping 3×3/2 max pools, 227×227 input (the paper's "224" only
+//!   works out with 227), optional two-group convolutions for the layers the paper split
+//!   across its two GPUs (conv2, conv4, conv5).
+//! - `alexnet-cifar`: the CIFAR-sized net of the PyTorch reference scripts (`peer/models.py`):
+//!   3×3 convs 64-192-384-256-256 with three 2×2 pools, FC 1024-1024.
+
+use burn::tensor::Device;
+use convlab_blocks::{DropoutPosition, Op, ShapeError, build_stack};
+
+use crate::arch::Arch;
+use crate::config::Knobs;
+use crate::network::{FeatureNet, feature_net, stack_head, stack_options};
+
+const fn conv(out: usize, k: usize, s: usize, p: usize) -> Op {
+    Op::Conv {
+        out,
+        k,
+        s,
+        p,
+        split: false,
+    }
+}
+const fn split(out: usize, k: usize, s: usize, p: usize) -> Op {
+    Op::Conv {
+        out,
+        k,
+        s,
+        p,
+        split: true,
+    }
+}
+const POOL3: Op = Op::MaxPool {
+    k: 3,
+    s: 2,
+    p: 0,
+    ceil: false,
+};
+const POOL2: Op = Op::MaxPool {
+    k: 2,
+    s: 2,
+    p: 0,
+    ceil: false,
+};
+
+const TORCHVISION: [Op; 10] = [
+    conv(64, 11, 4, 2),
+    Op::Lrn,
+    POOL3,
+    conv(192, 5, 1, 2),
+    Op::Lrn,
+    POOL3,
+    conv(384, 3, 1, 1),
+    conv(256, 3, 1, 1),
+    conv(256, 3, 1, 1),
+    POOL3,
+];
+
+const PAPER_2012: [Op; 10] = [
+    conv(96, 11, 4, 0),
+    Op::Lrn,
+    POOL3,
+    split(256, 5, 1, 2),
+    Op::Lrn,
+    POOL3,
+    conv(384, 3, 1, 1),
+    split(384, 3, 1, 1),
+    split(256, 3, 1, 1),
+    POOL3,
+];
+
+const CIFAR: [Op; 10] = [
+    conv(64, 3, 1, 1),
+    Op::Lrn,
+    POOL2,
+    conv(192, 3, 1, 1),
+    Op::Lrn,
+    POOL2,
+    conv(384, 3, 1, 1),
+    conv(256, 3, 1, 1),
+    conv(256, 3, 1, 1),
+    POOL2,
+];
+
+pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<FeatureNet, ShapeError> {
+    let (ops, pool, hidden): (&[Op], _, [usize; 2]) = match arch {
+        Arch::AlexNet2012 => (&PAPER_2012, Some([6, 6]), [4096, 4096]),
+        Arch::AlexNetCifar => (&CIFAR, None, [1024, 1024]),
+        _ => (&TORCHVISION, Some([6, 6]), [4096, 4096]),
+    };
+    let features = build_stack(ops, stack_options(knobs), device)?;
+    let head = stack_head(knobs, pool, &hidden, DropoutPosition::BeforeHidden);
+    feature_net(features, knobs.input, &head, device)
+}

@@ -1,0 +1,312 @@
+//! The knobs an ablation turns, checked against the family they are given to.
+
+use burn::tensor::Device;
+use convlab_blocks::{Activation, InitScheme, Shortcut};
+use serde::{Deserialize, Serialize};
+
+use crate::arch::{Arch, Family};
+use crate::error::ModelError;
+use crate::network::Model;
+
+/// Classifier head of the feature-stack families (LeNet, AlexNet, ZFNet, VGG).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadKind {
+    /// The family's fully connected stack (e.g. VGG's 4096-4096).
+    Fc,
+    /// Global average pooling and one linear layer (Lin et al. 2013, "Network in Network").
+    Gap,
+}
+
+/// Sub-sampling of LeNet-5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolKind {
+    Max,
+    /// Average pooling, as LeNet-5's original sub-sampling layers.
+    Avg,
+}
+
+/// A model request: an architecture and the knobs that differ from its defaults.
+/// Knobs left `None` take the family's published value; a knob that means nothing for the
+/// family is an error rather than silently ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
+    /// `[C, H, W]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<[usize; 3]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_norm: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadKind>,
+    /// Channel and hidden-width multiplier (1.0 = published widths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitScheme>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lrn: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortcut: Option<Shortcut>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aux_heads: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolKind>,
+    /// Groups of the convolutions the 2012 AlexNet split over two GPUs (1 or 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<usize>,
+}
+
+/// Every knob with its resolved value: what a family builder receives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knobs {
+    pub classes: usize,
+    pub input: [usize; 3],
+    pub batch_norm: bool,
+    pub dropout: f64,
+    pub head: HeadKind,
+    pub width: f64,
+    pub init: InitScheme,
+    pub lrn: bool,
+    pub shortcut: Shortcut,
+    pub aux_heads: bool,
+    pub activation: Activation,
+    pub pool: PoolKind,
+    pub groups: usize,
+}
+
+impl ModelConfig {
+    pub fn new(arch: Arch) -> Self {
+        Self {
+            arch,
+            classes: None,
+            input: None,
+            batch_norm: None,
+            dropout: None,
+            head: None,
+            width: None,
+            init: None,
+            lrn: None,
+            shortcut: None,
+            aux_heads: None,
+            activation: None,
+            pool: None,
+            groups: None,
+        }
+    }
+
+    pub fn with_classes(mut self, classes: usize) -> Self {
+        self.classes = Some(classes);
+        self
+    }
+    pub fn with_input(mut self, input: [usize; 3]) -> Self {
+        self.input = Some(input);
+        self
+    }
+    pub fn with_width(mut self, width: f64) -> Self {
+        self.width = Some(width);
+        self
+    }
+    pub fn with_batch_norm(mut self, on: bool) -> Self {
+        self.batch_norm = Some(on);
+        self
+    }
+    pub fn with_dropout(mut self, p: f64) -> Self {
+        self.dropout = Some(p);
+        self
+    }
+    pub fn with_head(mut self, head: HeadKind) -> Self {
+        self.head = Some(head);
+        self
+    }
+    pub fn with_init(mut self, init: InitScheme) -> Self {
+        self.init = Some(init);
+        self
+    }
+    pub fn with_lrn(mut self, on: bool) -> Self {
+        self.lrn = Some(on);
+        self
+    }
+    pub fn with_shortcut(mut self, shortcut: Shortcut) -> Self {
+        self.shortcut = Some(shortcut);
+        self
+    }
+    pub fn with_aux_heads(mut self, on: bool) -> Self {
+        self.aux_heads = Some(on);
+        self
+    }
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = Some(activation);
+        self
+    }
+    pub fn with_pool(mut self, pool: PoolKind) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+    pub fn with_groups(mut self, groups: usize) -> Self {
+        self.groups = Some(groups);
+        self
+    }
+
+    /// The knobs that mean something for this architecture's family.
+    pub fn applicable_knobs(arch: Arch) -> &'static [&'static str] {
+        use Arch::*;
+        match arch.family() {
+            Family::LeNet => &["batch_norm", "activation", "pool"],
+            Family::AlexNet if arch == AlexNet2012 => {
+                &["batch_norm", "dropout", "head", "lrn", "groups"]
+            }
+            Family::AlexNet | Family::ZfNet => &["batch_norm", "dropout", "head", "lrn"],
+            Family::Vgg => &["batch_norm", "dropout", "head"],
+            Family::GoogLeNet => &["dropout", "aux_heads"],
+            Family::ResNet if arch.name().starts_with("plain") => &[],
+            Family::ResNet => &["shortcut"],
+        }
+    }
+
+    /// Fills in the family defaults and checks every value.
+    pub fn resolve(&self) -> Result<Knobs, ModelError> {
+        let arch = self.arch;
+        let err = |knob: &'static str, message: String| ModelError::Knob {
+            arch: arch.name().to_string(),
+            knob,
+            message,
+        };
+        let applicable = Self::applicable_knobs(arch);
+        let given: [(&'static str, bool); 9] = [
+            ("batch_norm", self.batch_norm.is_some()),
+            ("dropout", self.dropout.is_some()),
+            ("head", self.head.is_some()),
+            ("lrn", self.lrn.is_some()),
+            ("shortcut", self.shortcut.is_some()),
+            ("aux_heads", self.aux_heads.is_some()),
+            ("activation", self.activation.is_some()),
+            ("pool", self.pool.is_some()),
+            ("groups", self.groups.is_some()),
+        ];
+        for (knob, set) in given {
+            if set && !applicable.contains(&knob) {
+                let hint = if applicable.is_empty() {
+                    "it takes only classes, input, width and init".to_string()
+                } else {
+                    format!(
+                        "it takes classes, input, width, init, {}",
+                        applicable.join(", ")
+                    )
+                };
+                return Err(err(knob, format!("does not apply to {arch}; {hint}")));
+            }
+        }
+        let defaults = Knobs::defaults(arch);
+        let classes = self.classes.unwrap_or(defaults.classes);
+        if classes == 0 {
+            return Err(err("classes", "must be at least 1, got 0".into()));
+        }
+        let input = self.input.unwrap_or(defaults.input);
+        if input.contains(&0) {
+            return Err(err(
+                "input",
+                format!(
+                    "must be positive, got {}x{}x{}",
+                    input[0], input[1], input[2]
+                ),
+            ));
+        }
+        let width = self.width.unwrap_or(1.0);
+        if !(width.is_finite() && width > 0.0 && width <= 16.0) {
+            return Err(err("width", format!("must be in (0, 16], got {width}")));
+        }
+        let dropout = self.dropout.unwrap_or(defaults.dropout);
+        if !(0.0..1.0).contains(&dropout) {
+            return Err(err("dropout", format!("must be in [0, 1), got {dropout}")));
+        }
+        let groups = self.groups.unwrap_or(defaults.groups);
+        if !(groups == 1 || groups == 2) {
+            return Err(err("groups", format!("must be 1 or 2, got {groups}")));
+        }
+        Ok(Knobs {
+            classes,
+            input,
+            batch_norm: self.batch_norm.unwrap_or(defaults.batch_norm),
+            dropout,
+            head: self.head.unwrap_or(defaults.head),
+            width,
+            init: self.init.unwrap_or(defaults.init),
+            lrn: self.lrn.unwrap_or(defaults.lrn),
+            shortcut: self.shortcut.unwrap_or(defaults.shortcut),
+            aux_heads: self.aux_heads.unwrap_or(defaults.aux_heads),
+            activation: self.activation.unwrap_or(defaults.activation),
+            pool: self.pool.unwrap_or(defaults.pool),
+            groups,
+        })
+    }
+
+    /// Builds the model on `device` (use `device.autodiff()` to train it).
+    pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
+        Model::new(self, device)
+    }
+}
+
+impl Knobs {
+    /// The published configuration of each architecture.
+    pub fn defaults(arch: Arch) -> Knobs {
+        use Arch::*;
+        let bn = matches!(
+            arch,
+            Vgg11Bn
+                | Vgg13Bn
+                | Vgg16Bn
+                | Vgg19Bn
+                | Vgg11BnCifar
+                | Vgg13BnCifar
+                | Vgg16BnCifar
+                | Vgg19BnCifar
+        ) || matches!(arch.family(), Family::GoogLeNet | Family::ResNet);
+        let dropout = match arch.family() {
+            Family::LeNet | Family::ResNet => 0.0,
+            Family::GoogLeNet => 0.2,
+            _ => 0.5,
+        };
+        let shortcut = match arch {
+            Plain20 | Plain32 | Plain44 | Plain56 | Plain110 => Shortcut::None,
+            ResNet18 | ResNet34 | ResNet50 | ResNet101 | ResNet152 => Shortcut::B,
+            _ => Shortcut::A,
+        };
+        Knobs {
+            classes: arch.default_classes(),
+            input: arch.default_input(),
+            batch_norm: bn,
+            dropout,
+            head: HeadKind::Fc,
+            width: 1.0,
+            init: InitScheme::Kaiming,
+            lrn: matches!(arch, AlexNet2012 | ZfNet),
+            shortcut,
+            aux_heads: false,
+            activation: Activation::Relu,
+            pool: PoolKind::Max,
+            groups: 1,
+        }
+    }
+}
+
+/// Parses `CxHxW` (e.g. `3x32x32`).
+pub fn parse_input(s: &str) -> Result<[usize; 3], ModelError> {
+    let parts: Vec<usize> = s
+        .split(['x', 'X', '×'])
+        .map(|p| p.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ModelError::InputShape(s.to_string()))?;
+    match parts.as_slice() {
+        [c, h, w] if *c > 0 && *h > 0 && *w > 0 => Ok([*c, *h, *w]),
+        _ => Err(ModelError::InputShape(s.to_string())),
+    }
+}

@@ -1,0 +1,27 @@
+//! convlab's datasets: CIFAR-10/100 and MNIST-family files, image folders and synthetic data,
+//! decoded once into memory, with verified downloads, stratified splits, per-channel
+//! normalisation and seeded augmentation.
+
+pub mod augment;
+pub mod batcher;
+pub mod cifar;
+pub mod dataset;
+pub mod download;
+pub mod error;
+pub mod folder;
+pub mod idx;
+pub mod io;
+pub mod normalize;
+pub mod registry;
+pub mod rng;
+pub mod split;
+pub mod synthetic;
+
+pub use augment::{AffineConfig, AugmentConfig, Augmenter, CropConfig, EraseConfig, PadFill};
+pub use batcher::{ImageBatch, ImageBatcher, IndexDataset};
+pub use dataset::ImageSet;
+pub use error::DataError;
+pub use normalize::ChannelStats;
+pub use registry::{DatasetName, FileReport, FileState, Splits, data_dir, load, report};
+pub use split::stratified_split;
+pub use synthetic::{SyntheticConfig, generate};

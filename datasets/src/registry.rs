@@ -1,0 +1,469 @@
+//! The named datasets convlab can fetch, find, verify and load.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::cifar::{self, CifarKind};
+use crate::dataset::ImageSet;
+use crate::download;
+use crate::error::{DataError, Result};
+use crate::idx;
+use crate::io::{md5_hex, read, read_maybe_gz};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Cifar10,
+    Cifar100,
+    Mnist,
+    FashionMnist,
+}
+
+impl DatasetName {
+    pub const ALL: [DatasetName; 4] = [
+        DatasetName::Cifar10,
+        DatasetName::Cifar100,
+        DatasetName::Mnist,
+        DatasetName::FashionMnist,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetName::Cifar10 => "cifar10",
+            DatasetName::Cifar100 => "cifar100",
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    pub fn shape(self) -> [usize; 3] {
+        match self {
+            DatasetName::Cifar10 | DatasetName::Cifar100 => [3, 32, 32],
+            DatasetName::Mnist | DatasetName::FashionMnist => [1, 28, 28],
+        }
+    }
+
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            DatasetName::Cifar10 => &[
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ],
+            DatasetName::Mnist => &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetName::FashionMnist => &[
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+            DatasetName::Cifar100 => return (0..100).map(|i| format!("fine-{i}")).collect(),
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Sub-folder of the data directory holding the files.
+    pub fn folder(self) -> &'static str {
+        match self {
+            DatasetName::Cifar10 => "cifar-10-batches-bin",
+            DatasetName::Cifar100 => "cifar-100-binary",
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// The files training reads, with what verifies them.
+    pub fn files(self) -> Vec<DataFile> {
+        match self {
+            DatasetName::Cifar10 => (1..=5)
+                .map(|i| DataFile::cifar(format!("data_batch_{i}.bin"), 10_000, CifarKind::Cifar10))
+                .chain([DataFile::cifar(
+                    "test_batch.bin".into(),
+                    10_000,
+                    CifarKind::Cifar10,
+                )])
+                .collect(),
+            DatasetName::Cifar100 => vec![
+                DataFile::cifar("train.bin".into(), 50_000, CifarKind::Cifar100),
+                DataFile::cifar("test.bin".into(), 10_000, CifarKind::Cifar100),
+            ],
+            DatasetName::Mnist => IDX_FILES
+                .iter()
+                .zip(MNIST_GZ_MD5)
+                .map(|(f, md5)| DataFile::idx(f, md5, None))
+                .collect(),
+            DatasetName::FashionMnist => IDX_FILES
+                .iter()
+                .zip(FASHION_GZ_MD5)
+                .zip(FASHION_RAW_MD5)
+                .map(|((f, md5), raw)| DataFile::idx(f, md5, Some(raw)))
+                .collect(),
+        }
+    }
+
+    /// Where the files can be downloaded from (archives are unpacked into the data directory).
+    pub fn remote(self) -> Remote {
+        match self {
+            DatasetName::Cifar10 => Remote::Archive {
+                url: "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                file: "cifar-10-binary.tar.gz",
+                md5: "c32a1d4ab5d03f1284b67883e8d87530",
+            },
+            DatasetName::Cifar100 => Remote::Archive {
+                url: "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+                file: "cifar-100-binary.tar.gz",
+                md5: "03b5dce01913d631647c71ecec9e9cb8",
+            },
+            DatasetName::Mnist => Remote::Files {
+                base_urls: &[
+                    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+                    "http://yann.lecun.com/exdb/mnist/",
+                ],
+            },
+            DatasetName::FashionMnist => Remote::Files {
+                base_urls: &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+            },
+        }
+    }
+
+    /// Folders searched besides the data directory (Debian's `dataset-fashion-mnist`).
+    pub fn system_dirs(self) -> Vec<PathBuf> {
+        match self {
+            DatasetName::FashionMnist => vec![PathBuf::from("/usr/share/datasets/fashion-mnist")],
+            _ => vec![],
+        }
+    }
+}
+
+const IDX_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+const MNIST_GZ_MD5: [&str; 4] = [
+    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "d53e105ee54ea40749a09fcbcd1e9432",
+    "9fb629c4189551a2d022fa330f9573f3",
+    "ec29112dd5afa0611ce80d1b7f02629c",
+];
+const FASHION_GZ_MD5: [&str; 4] = [
+    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "25c81989df183df01b3e8a0aad5dffbe",
+    "bef4ecab320f06d8554ea6380940ec79",
+    "bb300cfdad3c16e7a12a480ee83cd310",
+];
+/// MD5 of the decompressed IDX bytes: redistributors (Debian) re-compress the `.gz` files.
+const FASHION_RAW_MD5: [&str; 4] = [
+    "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+    "9018921c3c673c538a1fc5bad174d6f9",
+    "8181f5470baa50b63fa0f6fddb340f0a",
+    "15d484375f8d13e6eb1aabb0c3f46965",
+];
+
+impl fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DatasetName {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        let k = s.trim().to_ascii_lowercase().replace(['_', '-'], "");
+        DatasetName::ALL
+            .into_iter()
+            .find(|d| d.name().replace('-', "") == k)
+            .ok_or_else(|| DataError::UnknownDataset {
+                name: s.to_string(),
+                known: DatasetName::ALL.map(|d| d.name()).join(", "),
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remote {
+    /// One archive, checked by MD5, unpacked into the data directory.
+    Archive {
+        url: &'static str,
+        file: &'static str,
+        md5: &'static str,
+    },
+    /// Each file's `.gz` under one of these base URLs.
+    Files { base_urls: &'static [&'static str] },
+}
+
+/// How one file of a dataset is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// CIFAR binary: exact record count (size) and every label in range.
+    Cifar { records: usize, kind: CifarKind },
+    /// IDX: the upstream `.gz` MD5, or the MD5 of the decompressed bytes where known.
+    Idx {
+        gz_md5: &'static str,
+        raw_md5: Option<&'static str>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// File name without `.gz` for IDX files (both `name` and `name.gz` are accepted).
+    pub name: String,
+    pub check: Check,
+}
+
+impl DataFile {
+    fn cifar(name: String, records: usize, kind: CifarKind) -> Self {
+        DataFile {
+            name,
+            check: Check::Cifar { records, kind },
+        }
+    }
+    fn idx(name: &str, gz_md5: &'static str, raw_md5: Option<&'static str>) -> Self {
+        DataFile {
+            name: name.to_string(),
+            check: Check::Idx { gz_md5, raw_md5 },
+        }
+    }
+}
+
+/// Where datasets live: `--data-dir`, else `$CONVLAB_DATA`, else the per-user cache.
+pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("CONVLAB_DATA").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("convlab")
+        .join("data")
+}
+
+/// State of one file as `data info` / `data verify` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileState {
+    Missing,
+    /// Present; not yet checked (`info` does not read the files).
+    Present,
+    Verified,
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub bytes: Option<u64>,
+    pub state: FileState,
+}
+
+/// Finds a dataset file in the data directory or a system folder; IDX files may be `.gz`.
+pub fn locate(dataset: DatasetName, file: &DataFile, dir: &Path) -> Option<PathBuf> {
+    let mut roots = vec![dir.join(dataset.folder())];
+    roots.extend(dataset.system_dirs());
+    let names: Vec<String> = match file.check {
+        Check::Idx { .. } => vec![format!("{}.gz", file.name), file.name.clone()],
+        Check::Cifar { .. } => vec![file.name.clone()],
+    };
+    roots
+        .iter()
+        .flat_map(|r| names.iter().map(move |n| r.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Checks one file's content; `Ok` means it is complete and what upstream published.
+pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
+    match &file.check {
+        Check::Cifar { records, kind } => {
+            cifar::parse(path, &read(path)?, *kind, Some(*records)).map(|_| ())
+        }
+        Check::Idx { gz_md5, raw_md5 } => {
+            let bytes = read(path)?;
+            if crate::io::is_gzip(&bytes) && md5_hex(&bytes) == *gz_md5 {
+                return Ok(());
+            }
+            let raw = if crate::io::is_gzip(&bytes) {
+                crate::io::gunzip(path, &bytes)?
+            } else {
+                bytes
+            };
+            match raw_md5 {
+                Some(expected) => {
+                    let found = md5_hex(&raw);
+                    if found == *expected {
+                        Ok(())
+                    } else {
+                        Err(DataError::Checksum {
+                            path: path.into(),
+                            algorithm: "md5 (decompressed)",
+                            expected: expected.to_string(),
+                            found,
+                        })
+                    }
+                }
+                None => Err(DataError::Checksum {
+                    path: path.into(),
+                    algorithm: "md5 (.gz)",
+                    expected: gz_md5.to_string(),
+                    found: md5_hex(&read(path)?),
+                }),
+            }
+        }
+    }
+}
+
+/// Per-file report; `deep` reads and checks every file.
+pub fn report(dataset: DatasetName, dir: &Path, deep: bool) -> Vec<FileReport> {
+    dataset
+        .files()
+        .into_iter()
+        .map(|f| {
+            let path = locate(dataset, &f, dir);
+            let bytes = path
+                .as_ref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len());
+            let state = match (&path, deep) {
+                (None, _) => FileState::Missing,
+                (Some(_), false) => FileState::Present,
+                (Some(p), true) => match verify_file(p, &f) {
+                    Ok(()) => FileState::Verified,
+                    Err(e) => FileState::Invalid(e.to_string()),
+                },
+            };
+            FileReport {
+                name: f.name,
+                path,
+                bytes,
+                state,
+            }
+        })
+        .collect()
+}
+
+/// Training and test sets of a named dataset.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    pub train: ImageSet,
+    pub test: ImageSet,
+}
+
+/// Loads a dataset from `dir`; with `fetch`, downloads missing files first. Without network
+/// the error says which file to put where and where to get it.
+pub fn load(dataset: DatasetName, dir: &Path, fetch: bool) -> Result<Splits> {
+    let missing: Vec<DataFile> = dataset
+        .files()
+        .into_iter()
+        .filter(|f| locate(dataset, f, dir).is_none())
+        .collect();
+    if !missing.is_empty() {
+        if fetch {
+            download::fetch(dataset, dir)?;
+        } else {
+            return Err(missing_error(dataset, dir, &missing[0]));
+        }
+    }
+    let path_of =
+        |f: &DataFile| locate(dataset, f, dir).ok_or_else(|| missing_error(dataset, dir, f));
+    let files = dataset.files();
+    let names = dataset.class_names();
+    match dataset {
+        DatasetName::Cifar10 | DatasetName::Cifar100 => {
+            let kind = if dataset == DatasetName::Cifar10 {
+                CifarKind::Cifar10
+            } else {
+                CifarKind::Cifar100
+            };
+            let (train_files, test_file) = files.split_at(files.len() - 1);
+            let read_all = |fs: &[DataFile]| -> Result<ImageSet> {
+                let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+                for f in fs {
+                    let p = path_of(f)?;
+                    let Check::Cifar { records, .. } = f.check else {
+                        unreachable!("cifar files")
+                    };
+                    let r = cifar::parse(&p, &read(&p)?, kind, Some(records))?;
+                    pixels.extend(r.pixels);
+                    labels.extend(r.labels);
+                }
+                ImageSet::new([3, 32, 32], pixels, labels, names.clone())
+            };
+            Ok(Splits {
+                train: read_all(train_files)?,
+                test: read_all(test_file)?,
+            })
+        }
+        DatasetName::Mnist | DatasetName::FashionMnist => {
+            let pair = |images: &DataFile, labels: &DataFile| -> Result<ImageSet> {
+                let (_, rows, cols, pixels, l) =
+                    idx::load_pair(&path_of(images)?, &path_of(labels)?, names.len())?;
+                ImageSet::new([1, rows, cols], pixels, l, names.clone())
+            };
+            Ok(Splits {
+                train: pair(&files[0], &files[1])?,
+                test: pair(&files[2], &files[3])?,
+            })
+        }
+    }
+}
+
+/// The error for a file that is not there: which file, where to put it, where to get it.
+pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataError {
+    let target = dir.join(dataset.folder());
+    let hint = match dataset.remote() {
+        Remote::Archive {
+            url,
+            file: archive,
+            md5,
+        } => {
+            format!(
+                "download {url} (md5 {md5}) and unpack it in {} (so that {} exists), or run `convlab data fetch {dataset}`",
+                dir.display(),
+                target.join(&file.name).display(),
+            ) + &format!(
+                "; the archive may also be placed at {}",
+                dir.join(archive).display()
+            )
+        }
+        Remote::Files { base_urls } => format!(
+            "place {}.gz (from {}{}.gz) in {}, or run `convlab data fetch {dataset}`{}",
+            file.name,
+            base_urls[0],
+            file.name,
+            target.display(),
+            if dataset == DatasetName::FashionMnist {
+                "; on Debian, `apt-get install dataset-fashion-mnist` provides it"
+            } else {
+                ""
+            }
+        ),
+    };
+    DataError::Missing {
+        path: target.join(&file.name),
+        hint,
+    }
+}
+
+/// Reads a raw-or-gz file and returns its decompressed MD5 (used by `data info`).
+pub fn content_md5(path: &Path) -> Result<String> {
+    Ok(md5_hex(&read_maybe_gz(path)?))
+}

@@ -1,0 +1,137 @@
+//! The data of a recipe: splits, normalisation and batchers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use convlab_datasets::{
+    Augmenter, ChannelStats, DatasetName, ImageBatcher, ImageSet, SyntheticConfig, data_dir,
+    folder, generate, stratified_split,
+};
+
+use crate::recipe::{DatasetKind, Recipe};
+
+pub struct RunData {
+    pub train: Arc<ImageBatcher>,
+    pub valid: Arc<ImageBatcher>,
+    pub test: Arc<ImageBatcher>,
+    /// Training split without augmentation (sanity checks, overfitting).
+    pub train_plain: Arc<ImageBatcher>,
+    pub shape: [usize; 3],
+    pub class_names: Vec<String>,
+    pub stats: ChannelStats,
+}
+
+fn named(kind: DatasetKind) -> Option<DatasetName> {
+    Some(match kind {
+        DatasetKind::Cifar10 => DatasetName::Cifar10,
+        DatasetKind::Cifar100 => DatasetName::Cifar100,
+        DatasetKind::Mnist => DatasetName::Mnist,
+        DatasetKind::FashionMnist => DatasetName::FashionMnist,
+        DatasetKind::Synthetic | DatasetKind::Folder => return None,
+    })
+}
+
+/// Training and test sets of a recipe, before the validation split.
+pub fn load_sets(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<(ImageSet, ImageSet)> {
+    let d = &recipe.data;
+    if let Some(name) = named(d.dataset) {
+        let dir = data_dir(dir);
+        let s = convlab_datasets::load(name, &dir, fetch)?;
+        return Ok((s.train, s.test));
+    }
+    match d.dataset {
+        DatasetKind::Synthetic => {
+            let (n, t) = (d.samples.unwrap_or(0), d.test_samples.unwrap_or(0).max(1));
+            let mut cfg = SyntheticConfig::new(
+                n + t,
+                d.shape.unwrap_or([3, 32, 32]),
+                d.classes.unwrap_or(2),
+                recipe.seed,
+            );
+            cfg.noise = 0.2;
+            let all = generate(&cfg)?;
+            let train: Vec<usize> = (0..n).collect();
+            let test: Vec<usize> = (n..n + t).collect();
+            Ok((all.subset(&train), all.subset(&test)))
+        }
+        DatasetKind::Folder => {
+            let root = d.path.clone().unwrap_or_default();
+            let shape = d.shape.unwrap_or([3, 32, 32]);
+            let train =
+                folder::load(&root.join("train"), shape).context("loading the training folder")?;
+            let test =
+                folder::load(&root.join("test"), shape).context("loading the test folder")?;
+            if train.class_names != test.class_names {
+                bail!(
+                    "{}: train/ and test/ have different class folders",
+                    root.display()
+                );
+            }
+            Ok((train, test))
+        }
+        _ => unreachable!("named datasets handled above"),
+    }
+}
+
+/// Splits, statistics and batchers for `recipe`.
+pub fn prepare(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<RunData> {
+    let (mut train_full, test) = load_sets(recipe, dir, fetch)?;
+    if let Some(limit) = recipe.data.limit {
+        let keep: Vec<usize> = (0..limit.min(train_full.len())).collect();
+        train_full = train_full.subset(&keep);
+    }
+    let classes = train_full.classes();
+    let (train_idx, valid_idx) = stratified_split(
+        train_full.labels(),
+        classes,
+        recipe.data.valid_fraction,
+        recipe.seed,
+    )?;
+    if train_idx.is_empty() || valid_idx.is_empty() {
+        bail!(
+            "data: {} training images are too few for a validation fraction of {}",
+            train_full.len(),
+            recipe.data.valid_fraction
+        );
+    }
+    let train = Arc::new(train_full.subset(&train_idx));
+    let valid = Arc::new(train_full.subset(&valid_idx));
+    let stats = if recipe.data.normalize {
+        match named(recipe.data.dataset) {
+            Some(name) => {
+                let cache = data_dir(dir).join(name.folder()).join(format!(
+                    "stats-valid{}-seed{}-n{}.json",
+                    recipe.data.valid_fraction,
+                    recipe.seed,
+                    train.len()
+                ));
+                ChannelStats::load_or_compute(&cache, &train)
+                    .or_else(|_| Ok::<_, anyhow::Error>(ChannelStats::compute(&train)))?
+            }
+            None => ChannelStats::compute(&train),
+        }
+    } else {
+        ChannelStats::identity(train.channels)
+    };
+    recipe.augment.validate(train.shape())?;
+    let augmenter = (!recipe.augment.is_identity()).then(|| {
+        let fill = stats
+            .mean
+            .iter()
+            .map(|m| (m * 255.0).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        Augmenter::new(recipe.augment.clone(), recipe.seed, fill)
+    });
+    let shape = train.shape();
+    let class_names = train.class_names.clone();
+    Ok(RunData {
+        train: Arc::new(ImageBatcher::new(train.clone(), &stats, augmenter)),
+        train_plain: Arc::new(ImageBatcher::new(train, &stats, None)),
+        valid: Arc::new(ImageBatcher::new(valid, &stats, None)),
+        test: Arc::new(ImageBatcher::new(Arc::new(test), &stats, None)),
+        shape,
+        class_names,
+        stats,
+    })
+}

@@ -1,0 +1,48 @@
+# convlab tasks. One build profile and one target directory outside the clone, shared with
+# .ci/run, so Burn (45–70 min cold on 2 cores) is compiled once.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/convlab/target")
+
+# List the tasks.
+default:
+    @just --list
+
+# Build the workspace (all three backends).
+build:
+    cargo build --workspace
+
+# Run the whole test suite (README's test command).
+test:
+    cargo test --workspace
+
+# Train a recipe, e.g. `just train vgg-cifar` or `just train smoke --backend flex --epochs 1`.
+train recipe *args:
+    cargo run -q --bin convlab -- train {{recipe}} {{args}}
+
+# Resume an interrupted run from its last checkpoint.
+resume run_dir *args:
+    cargo run -q --bin convlab -- train --resume {{run_dir}} {{args}}
+
+# Evaluate a run's best checkpoint on the test split (with a confusion matrix).
+eval run_dir *args:
+    cargo run -q --bin convlab -- eval {{run_dir}} {{args}}
+
+# List the recipes.
+recipes:
+    cargo run -q --bin convlab -- recipes
+
+# Dataset info, e.g. `just data info fashion-mnist`.
+data *args:
+    cargo run -q --bin convlab -- data {{args}}
+
+# Every architecture with its default input, parameters and MACs.
+models:
+    cargo run -q --bin convlab -- models
+
+# Per-layer table of one architecture, e.g. `just summary resnet20 --input 3x32x32`.
+summary arch *args:
+    cargo run -q --bin convlab -- summary {{arch}} {{args}}
+
+# Format and lint.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,144 @@
+//! IDX fixtures (raw and gzip), bad files, and the real Fashion-MNIST files when present.
+
+use std::path::Path;
+
+use convlab_datasets::DataError;
+use convlab_datasets::idx::{load_pair, parse_images, parse_labels};
+use convlab_datasets::registry::{DatasetName, FileState, load, report};
+
+fn images(n: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 3];
+    for v in [n, rows, cols] {
+        b.extend(v.to_be_bytes());
+    }
+    b.extend((0..n * rows * cols).map(|i| (i % 251) as u8));
+    b
+}
+
+fn labels(values: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, 1];
+    b.extend((values.len() as u32).to_be_bytes());
+    b.extend(values);
+    b
+}
+
+#[test]
+fn parses_raw_and_gz() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (i, l) = (dir.path().join("imgs.gz"), dir.path().join("labels"));
+    super::write(&i, &super::gzip(&images(3, 4, 5)));
+    super::write(&l, &labels(&[1, 9, 0]));
+    let (n, rows, cols, pixels, lab) = load_pair(&i, &l, 10).expect("pair");
+    assert_eq!((n, rows, cols), (3, 4, 5));
+    assert_eq!(pixels.len(), 60);
+    assert_eq!(pixels[21], 21);
+    assert_eq!(lab, [1, 9, 0]);
+}
+
+#[test]
+fn bad_idx_files() {
+    let p = Path::new("train-images-idx3-ubyte");
+    let good = images(2, 3, 3);
+    let e = parse_images(p, &good[..good.len() - 1]).expect_err("short");
+    assert!(
+        matches!(
+            e,
+            DataError::Truncated {
+                expected: 34,
+                found: 33,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let mut long = good.clone();
+    long.push(0);
+    assert!(matches!(
+        parse_images(p, &long).expect_err("long"),
+        DataError::Oversized { .. }
+    ));
+    let e = parse_images(p, &labels(&[1, 2])).expect_err("labels as images");
+    assert!(
+        e.to_string().contains("wrong magic number") && e.to_string().contains("0x00000803"),
+        "{e}"
+    );
+    assert!(matches!(
+        parse_images(p, &good[..10]).expect_err("header"),
+        DataError::Truncated { .. }
+    ));
+    let e = parse_labels(Path::new("labels"), &labels(&[1, 12]), 10).expect_err("label 12");
+    assert!(e.to_string().contains("label 12 of record 1"), "{e}");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let (i, l) = (dir.path().join("i"), dir.path().join("l.gz"));
+    super::write(&i, &images(3, 2, 2));
+    super::write(&l, &super::gzip(&labels(&[1, 2])));
+    let e = load_pair(&i, &l, 10)
+        .expect_err("3 images, 2 labels")
+        .to_string();
+    assert!(e.contains("3 images") && e.contains("2 labels"), "{e}");
+    let mut corrupt = super::gzip(&labels(&[1, 2, 3]));
+    let n = corrupt.len();
+    corrupt.truncate(n - 12);
+    super::write(&l, &corrupt);
+    let e = load_pair(&i, &l, 10).expect_err("corrupt gzip");
+    assert!(matches!(e, DataError::Gzip { .. }), "{e}");
+    let e = load_pair(&dir.path().join("absent"), &l, 10).expect_err("missing");
+    assert!(
+        matches!(e, DataError::Missing { .. }) && e.to_string().contains("absent"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mnist_layout_from_data_dir_and_missing_hint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let e = load(DatasetName::Mnist, dir.path(), false)
+        .expect_err("empty dir")
+        .to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("convlab data fetch mnist"),
+        "{e}"
+    );
+    let m = dir.path().join("mnist");
+    super::write(
+        &m.join("train-images-idx3-ubyte.gz"),
+        &super::gzip(&images(20, 28, 28)),
+    );
+    super::write(&m.join("train-labels-idx1-ubyte"), &labels(&[3; 20]));
+    super::write(&m.join("t10k-images-idx3-ubyte"), &images(5, 28, 28));
+    super::write(
+        &m.join("t10k-labels-idx1-ubyte.gz"),
+        &super::gzip(&labels(&[7; 5])),
+    );
+    let s = load(DatasetName::Mnist, dir.path(), false).expect("load");
+    assert_eq!(
+        (s.train.len(), s.test.len(), s.train.shape()),
+        (20, 5, [1, 28, 28])
+    );
+    // Fixture files are not upstream's: verification reports them as invalid, by name.
+    let r = report(DatasetName::Mnist, dir.path(), true);
+    assert!(
+        r.iter().all(|f| matches!(f.state, FileState::Invalid(_))),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn real_fashion_mnist_when_installed() {
+    let system = Path::new("/usr/share/datasets/fashion-mnist");
+    if !system.is_dir() {
+        println!(
+            "SKIP real_fashion_mnist_when_installed: {} absent (apt-get install dataset-fashion-mnist)",
+            system.display()
+        );
+        return;
+    }
+    let empty = tempfile::tempdir().expect("tmp");
+    let r = report(DatasetName::FashionMnist, empty.path(), true);
+    assert!(r.iter().all(|f| f.state == FileState::Verified), "{r:?}");
+    let s = load(DatasetName::FashionMnist, empty.path(), false).expect("load");
+    assert_eq!((s.train.len(), s.test.len()), (60_000, 10_000));
+    assert_eq!(s.train.class_counts(), vec![6_000; 10]);
+    assert_eq!(s.test.class_names[9], "Ankle boot");
+}

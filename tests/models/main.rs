@@ -1,0 +1,26 @@
+//! Model-crate tests: exact parameter counts, output-shape formulas, forward/backward of every
+//! architecture, flex/ndarray agreement, and errors for impossible knobs.
+
+mod errors;
+mod forward;
+mod params;
+mod parity;
+mod shapes;
+mod summary;
+
+use burn::tensor::Device;
+
+/// Width multiplier that keeps a forward + backward pass of `arch` at its default input fast.
+pub fn test_width(arch: convlab_models::Arch) -> f64 {
+    if arch == convlab_models::Arch::LeNet5 {
+        1.0
+    } else if arch.is_cifar() {
+        0.25
+    } else {
+        1.0 / 16.0
+    }
+}
+
+pub fn flex() -> Device {
+    Device::flex()
+}
