@@ -33,11 +33,13 @@ pub fn evaluate(model: &Model, loader: &EpochLoader, classes: usize) -> Result<E
         let [b, c] = logits.dims();
         let values = logits
             .into_data()
+            .convert::<f32>()
             .try_to_vec::<f32>()
             .map_err(|e| anyhow!("{e:?}"))?;
         let targets = batch
             .targets
             .into_data()
+            .convert::<i64>()
             .try_to_vec::<i64>()
             .map_err(|e| anyhow!("{e:?}"))?;
         for (row, &t) in values.chunks_exact(c).zip(&targets) {

@@ -36,10 +36,20 @@ fn batches_normalised_tensors_on_the_given_device() {
         "created on the autodiff device given"
     );
     assert_eq!(
-        batch.targets.into_data().try_to_vec::<i64>().expect("i64"),
+        batch
+            .targets
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("i64"),
         [1, 1]
     );
-    let v = batch.images.into_data().try_to_vec::<f32>().expect("f32");
+    let v = batch
+        .images
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32");
     let raw = set().image(3)[0] as f32 / 255.0;
     assert!((v[0] - (raw - 0.5) / 0.25).abs() < 1e-6);
 }

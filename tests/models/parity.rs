@@ -9,8 +9,16 @@ use convlab_models::{Arch, Model, ModelConfig};
 const TOLERANCE: f32 = 1e-4;
 
 fn max_abs_diff(a: Tensor<2>, b: Tensor<2>) -> (f32, f32) {
-    let a = a.into_data().try_to_vec::<f32>().expect("f32 logits");
-    let b = b.into_data().try_to_vec::<f32>().expect("f32 logits");
+    let a = a
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 logits");
+    let b = b
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 logits");
     assert_eq!(a.len(), b.len());
     let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     let diff = a

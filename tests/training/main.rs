@@ -180,7 +180,7 @@ fn one_step_of_every_recipe_on_synthetic_data() {
             format!("data.shape={shape}"),
             "data.valid_fraction=0.5".into(),
             "batch_size=8".into(),
-            "epochs=1".into(),
+            "epochs=2".into(),
             "model.width=0.25".into(),
         ]
         .into();

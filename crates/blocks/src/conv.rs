@@ -176,7 +176,7 @@ impl ConvBnActConfig {
         .with_bias(self.bias)
         .with_initializer(self.init.conv_weight())
         .init(device);
-        if let (true, Some(bias_init)) = (self.bias, self.init.bias()) {
+        if let (true, Some(bias_init)) = (self.bias, self.init.conv_bias()) {
             conv.bias = Some(bias_init.init([self.out_channels], device));
         }
         let bn = self.batch_norm.then(|| {

@@ -124,7 +124,7 @@ impl ClassifierHeadConfig {
                 let mut l = LinearConfig::new(w[0], w[1])
                     .with_initializer(self.init.linear_weight())
                     .init(device);
-                if let Some(b) = self.init.bias() {
+                if let Some(b) = self.init.linear_bias() {
                     l.bias = Some(b.init([w[1]], device));
                 }
                 l

@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitScheme {
-    /// torchvision's VGG/ResNet scheme: Kaiming-normal with fan-out and ReLU gain for
-    /// convolutions, zero conv biases; linear weights N(0, 0.01) with zero biases.
+    /// torchvision's ResNet scheme: Kaiming-normal with fan-out and ReLU gain for
+    /// convolutions, zero conv biases; linear layers keep PyTorch's default (torchvision's VGG
+    /// draws its 4096-wide classifier from N(0, 0.01), about Kaiming's std at fan-in 25,088,
+    /// but far too small for narrow heads such as LeNet's, which then barely train).
     #[default]
     Kaiming,
     /// PyTorch's layer defaults: Kaiming-uniform with a = √5 for weights, U(±1/√fan_in) for
@@ -26,17 +28,16 @@ impl InitScheme {
     }
 
     pub fn linear_weight(self) -> Initializer {
-        match self {
-            InitScheme::Kaiming => Initializer::Normal {
-                mean: 0.0,
-                std: 0.01,
-            },
-            InitScheme::Pytorch => pytorch_default(),
-        }
+        pytorch_default()
     }
 
-    /// Bias initialiser; `None` keeps the weight initialiser (PyTorch's default scheme).
-    pub fn bias(self) -> Option<Initializer> {
+    /// Linear bias initialiser; `None` keeps the weight initialiser (U(±1/√fan_in)).
+    pub fn linear_bias(self) -> Option<Initializer> {
+        None
+    }
+
+    /// Conv bias initialiser; `None` keeps the weight initialiser (PyTorch's default scheme).
+    pub fn conv_bias(self) -> Option<Initializer> {
         match self {
             InitScheme::Kaiming => Some(Initializer::Zeros),
             InitScheme::Pytorch => None,
