@@ -2,7 +2,9 @@
 //! selection, and the `convlab` command-line front-end.
 
 pub mod backend;
+pub mod bench;
 pub mod classifier;
+pub mod compare;
 pub mod data;
 pub mod eval;
 pub mod loader;

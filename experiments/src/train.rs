@@ -197,12 +197,14 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         Some(_) => overfit_recipe(recipe),
         None => recipe,
     };
+    // Data first: a run that cannot start leaves no directory behind.
+    let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
     let dir = new_run_dir(&opts.out, &recipe.name)?;
     std::fs::write(dir.join("recipe.toml"), recipe.to_toml()).context("writing recipe.toml")?;
     if let Some(k) = opts.overfit_batches {
         std::fs::write(dir.join("overfit-batches"), k.to_string())?;
     }
-    run(recipe, opts, dir, None)
+    run(recipe, opts, dir, None, data)
 }
 
 /// Continues a run from its last complete checkpoint with the recipe stored in it.
@@ -241,8 +243,9 @@ pub fn resume(run_dir: &Path, opts: &TrainOptions) -> Result<RunOutcome> {
         text.push('\n');
     }
     std::fs::write(&csv, text)?;
+    let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
     println!("resuming {} from epoch {epoch}", run_dir.display());
-    run(recipe, &opts, run_dir.to_path_buf(), Some(epoch))
+    run(recipe, &opts, run_dir.to_path_buf(), Some(epoch), data)
 }
 
 /// Largest epoch with model, optimizer and scheduler checkpoints.
@@ -350,6 +353,7 @@ fn run(
     opts: &TrainOptions,
     dir: PathBuf,
     resume_epoch: Option<usize>,
+    data: RunData,
 ) -> Result<RunOutcome> {
     let started = Instant::now();
     let Selected {
@@ -358,7 +362,6 @@ fn run(
         description,
     } = select(opts.backend)?;
     println!("run {} on {description}", dir.display());
-    let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
     let cfg = model_config(&recipe, &data)?;
     let classes = data.class_names.len();
     device.seed(recipe.seed);

@@ -4,6 +4,7 @@
 mod errors;
 mod forward;
 mod params;
+#[cfg(feature = "ndarray")]
 mod parity;
 mod shapes;
 mod summary;

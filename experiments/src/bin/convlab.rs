@@ -39,6 +39,55 @@ enum Command {
         /// Print the rows as JSON.
         #[arg(long)]
         json: bool,
+        /// Also run a forward pass of batch 2 on this backend and check the output shape.
+        #[arg(long)]
+        backend: Option<String>,
+    },
+    /// Same weights and batches on several backends: logits, gradients and loss after N steps
+    /// against the first backend, ms per step; exits non-zero beyond the tolerance.
+    CompareBackends {
+        /// Architectures (default: one width-reduced model per family).
+        #[arg(long = "arch")]
+        archs: Vec<String>,
+        /// Comma-separated backends; the first is the reference.
+        #[arg(long, default_value = "flex,ndarray,wgpu", value_delimiter = ',')]
+        backends: Vec<String>,
+        /// SGD steps before the loss is compared (batch norm on small batches makes later
+        /// steps amplify last-bit differences; 1 checks the update itself).
+        #[arg(long, default_value_t = 1)]
+        steps: usize,
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        /// Learning rate of the SGD steps (momentum 0.9).
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Width multiplier for --arch models (default 0.25; lenet5 always 1).
+        #[arg(long)]
+        width: Option<f64>,
+        /// Input CxHxW for --arch models (default: the architecture's own).
+        #[arg(long)]
+        input: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Training and inference images/s and peak memory per architecture and backend.
+    Bench {
+        #[arg(long = "arch")]
+        archs: Vec<String>,
+        /// Backends to measure (repeat the flag); default flex.
+        #[arg(long = "backend")]
+        backends: Vec<String>,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        #[arg(long)]
+        json: bool,
+        /// Internal: measure one model config (JSON) in this process.
+        #[arg(long, hide = true)]
+        one: Option<String>,
     },
     /// List the training recipes with one-line descriptions.
     Recipes,
@@ -135,9 +184,30 @@ struct DataArgs {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    let backend = match &cli.command {
+        Command::Train(a) => Some(a.backend.as_str()),
+        Command::Eval { backend, .. } => Some(backend.as_str()),
+        _ => None,
+    };
+    if let Some(b @ ("flex" | "ndarray")) = backend {
+        pin_default_device(b);
+    }
+    if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Burn materialises restored optimizer state on `Device::default()`, which prefers wgpu when
+/// it is compiled in; with a CPU backend chosen, point the default at that backend so resuming
+/// does not start a GPU (or software Vulkan) runtime.
+#[allow(unsafe_code)]
+fn pin_default_device(backend: &str) {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: called first thing in `main`, before any thread exists, so nothing reads
+        // the environment concurrently.
+        unsafe { std::env::set_var("BURN_DEVICE", backend) };
     }
 }
 
@@ -158,6 +228,117 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(args) => train(args),
+        Command::CompareBackends {
+            archs,
+            backends,
+            steps,
+            batch,
+            lr,
+            width,
+            input,
+            json,
+        } => {
+            use convlab_experiments::compare::{CompareConfig, compare, default_models, render};
+            let models = if archs.is_empty() {
+                default_models()
+            } else {
+                archs
+                    .iter()
+                    .map(|a| {
+                        let arch: Arch = a.parse()?;
+                        let mut m = ModelConfig::new(arch).with_width(
+                            width.unwrap_or(if arch == Arch::LeNet5 { 1.0 } else { 0.25 }),
+                        );
+                        if ModelConfig::applicable_knobs(arch).contains(&"dropout") {
+                            m = m.with_dropout(0.0);
+                        }
+                        m.input = input.as_deref().map(parse_input).transpose()?;
+                        Ok(m)
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let backends = backends
+                .iter()
+                .map(|b| b.parse())
+                .collect::<Result<Vec<_>, _>>()?;
+            let cfg = CompareConfig {
+                models,
+                backends,
+                steps: steps.max(1),
+                batch: batch.max(1),
+                lr,
+                seed: 0,
+                tolerance: Default::default(),
+            };
+            let rows = compare(&cfg)?;
+            if json {
+                for r in &rows {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+            } else {
+                let t = cfg.tolerance;
+                println!(
+                    "reference: {}; tolerance (relative to max(1, max |reference|)): logits {:e}, gradients {:e}, loss after {} SGD steps {:e}",
+                    cfg.backends[0], t.logits, t.grads, cfg.steps, t.loss_after_steps
+                );
+                print!("{}", render(&rows, cfg.steps));
+            }
+            let bad: Vec<String> = rows
+                .iter()
+                .filter(|r| !r.within_tolerance)
+                .map(|r| {
+                    format!(
+                        "{} on {} (worst gradient: {})",
+                        r.arch, r.backend, r.worst_param
+                    )
+                })
+                .collect();
+            anyhow::ensure!(bad.is_empty(), "beyond tolerance: {}", bad.join("; "));
+            Ok(())
+        }
+        Command::Bench {
+            archs,
+            backends,
+            batch,
+            steps,
+            warmup,
+            json,
+            one,
+        } => {
+            use convlab_experiments::bench::{bench_all, bench_one, default_models, render};
+            let backends: Vec<convlab_experiments::Backend> = if backends.is_empty() {
+                vec![convlab_experiments::Backend::Flex]
+            } else {
+                backends
+                    .iter()
+                    .map(|b| b.parse())
+                    .collect::<Result<_, _>>()?
+            };
+            if let Some(spec) = one {
+                let cfg: ModelConfig = serde_json::from_str(&spec)?;
+                let row = bench_one(&cfg, backends[0], batch, steps.max(1), warmup)?;
+                println!("{}", serde_json::to_string(&row)?);
+                return Ok(());
+            }
+            let models = if archs.is_empty() {
+                default_models()
+            } else {
+                archs
+                    .iter()
+                    .map(|a| Ok(ModelConfig::new(a.parse()?)))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let exe = std::env::current_exe()?;
+            let rows = bench_all(&exe, &models, &backends, batch, steps.max(1), warmup)?;
+            if json {
+                for r in &rows {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+            } else {
+                print!("{}", render(&rows));
+            }
+            Ok(())
+        }
         Command::Eval {
             run_dir,
             split,
@@ -189,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
             classes,
             width,
             json,
+            backend,
         } => {
             let arch: Arch = arch.parse()?;
             let mut cfg = ModelConfig::new(arch);
@@ -199,6 +381,23 @@ fn run(cli: Cli) -> Result<()> {
                 .init(&burn::tensor::Device::flex())
                 .with_context(|| format!("building {arch}"))?;
             let summary = model.summary();
+            if let Some(b) = backend {
+                let s = convlab_experiments::select(b.parse()?)?;
+                let m = cfg.init(&s.device)?;
+                let [c, h, w] = m.input;
+                let x = burn::tensor::Tensor::<4>::zeros([2, c, h, w], &s.device);
+                let dims = m.forward(x).dims();
+                let expected = summary.output.with_batch(2);
+                anyhow::ensure!(
+                    dims.to_vec() == expected,
+                    "forward pass on {} gave {dims:?}, the summary says {expected:?}",
+                    s.description
+                );
+                eprintln!(
+                    "forward pass on {}: output {dims:?} as traced",
+                    s.description
+                );
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -334,7 +533,9 @@ fn data(action: DataAction) -> Result<()> {
                 );
             }
         }
-        anyhow::bail!("{problems} file(s) of {name} missing or invalid");
+        if verb != "info" {
+            anyhow::bail!("{problems} file(s) of {name} missing or invalid");
+        }
     }
     Ok(())
 }
