@@ -3,6 +3,7 @@
 //! normalisation and seeded augmentation.
 
 pub mod augment;
+#[cfg(feature = "burn")]
 pub mod batcher;
 pub mod cifar;
 pub mod dataset;
@@ -18,6 +19,7 @@ pub mod split;
 pub mod synthetic;
 
 pub use augment::{AffineConfig, AugmentConfig, Augmenter, CropConfig, EraseConfig, PadFill};
+#[cfg(feature = "burn")]
 pub use batcher::{ImageBatch, ImageBatcher, IndexDataset};
 pub use dataset::ImageSet;
 pub use error::DataError;
