@@ -130,16 +130,17 @@ impl AugmentConfig {
     /// Checks every value against the image size it will be applied to.
     pub fn validate(&self, [_, h, w]: [usize; 3]) -> Result<()> {
         check_prob("hflip", self.hflip)?;
-        if let Some(c) = &self.crop {
-            if c.fill == PadFill::Reflect && c.padding >= h.min(w) {
-                return Err(invalid(
-                    "crop.padding",
-                    format!(
-                        "reflect padding {} needs an image larger than {h}x{w}",
-                        c.padding
-                    ),
-                ));
-            }
+        if let Some(c) = &self.crop
+            && c.fill == PadFill::Reflect
+            && c.padding >= h.min(w)
+        {
+            return Err(invalid(
+                "crop.padding",
+                format!(
+                    "reflect padding {} needs an image larger than {h}x{w}",
+                    c.padding
+                ),
+            ));
         }
         if let Some(a) = &self.affine {
             check_prob("affine.p", a.p)?;
@@ -190,15 +191,15 @@ impl Augmenter {
     pub fn apply(&self, src: &[u8], shape: [usize; 3], epoch: u64, index: u64, dst: &mut [u8]) {
         let mut rng = sample_rng(self.seed, epoch, index);
         crop_flip(src, shape, &self.config, &mut rng, dst);
-        if let Some(a) = &self.config.affine {
-            if rng.random_bool(a.p) {
-                affine(dst, shape, a, &mut rng);
-            }
+        if let Some(a) = &self.config.affine
+            && rng.random_bool(a.p)
+        {
+            affine(dst, shape, a, &mut rng);
         }
-        if let Some(e) = &self.config.erase {
-            if rng.random_bool(e.p) {
-                erase(dst, shape, e, &self.fill, &mut rng);
-            }
+        if let Some(e) = &self.config.erase
+            && rng.random_bool(e.p)
+        {
+            erase(dst, shape, e, &self.fill, &mut rng);
         }
     }
 }

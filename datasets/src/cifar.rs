@@ -68,7 +68,7 @@ pub fn parse(
             });
         }
     }
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         let whole = (bytes.len() / rec) as u64;
         return Err(DataError::Truncated {
             path: path.into(),

@@ -100,12 +100,11 @@ pub fn parse_images(path: &Path, bytes: &[u8]) -> Result<(usize, usize, usize, V
     Ok((n, rows, cols, bytes[16..].to_vec()))
 }
 
+/// `(count, rows, cols, pixels, labels)` of an image file and its label file.
+pub type IdxPair = (usize, usize, usize, Vec<u8>, Vec<u16>);
+
 /// Reads an image file and a label file (raw or `.gz`) into one dataset.
-pub fn load_pair(
-    images: &Path,
-    labels: &Path,
-    classes: usize,
-) -> Result<(usize, usize, usize, Vec<u8>, Vec<u16>)> {
+pub fn load_pair(images: &Path, labels: &Path, classes: usize) -> Result<IdxPair> {
     let (n, rows, cols, pixels) = parse_images(images, &read_maybe_gz(images)?)?;
     let l = parse_labels(labels, &read_maybe_gz(labels)?, classes)?;
     if l.len() != n {

@@ -67,12 +67,12 @@ impl ChannelStats {
     /// Reads the cache at `path` if it was computed for `set`, else computes and writes it
     /// (atomically: a temporary file renamed into place).
     pub fn load_or_compute(path: &Path, set: &ImageSet) -> Result<Self> {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            if let Ok(stats) = serde_json::from_str::<ChannelStats>(&text) {
-                if stats.fingerprint == fingerprint(set) && stats.mean.len() == set.channels {
-                    return Ok(stats);
-                }
-            }
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(stats) = serde_json::from_str::<ChannelStats>(&text)
+            && stats.fingerprint == fingerprint(set)
+            && stats.mean.len() == set.channels
+        {
+            return Ok(stats);
         }
         let stats = Self::compute(set);
         let text = serde_json::to_string_pretty(&stats).map_err(|e| DataError::Invalid {

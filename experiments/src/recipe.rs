@@ -419,7 +419,7 @@ impl Recipe {
         if o.kind != OptimizerKind::Sgd && (o.momentum != 0.0 || o.nesterov) {
             return bad("optimizer.momentum", "applies to sgd only".into());
         }
-        if !(o.eps > 0.0) || o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+        if o.eps.is_nan() || o.eps <= 0.0 || o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
             return bad(
                 "optimizer.betas",
                 "betas must be in [0, 1) and eps positive".into(),
@@ -469,28 +469,28 @@ impl Recipe {
             );
         }
         match d.dataset {
-            DatasetKind::Synthetic => {
-                if d.samples.unwrap_or(0) == 0 || d.classes.unwrap_or(0) == 0 || d.shape.is_none() {
-                    return bad(
-                        "data",
-                        "synthetic data needs samples, classes and shape".into(),
-                    );
-                }
+            DatasetKind::Synthetic
+                if d.samples.unwrap_or(0) == 0
+                    || d.classes.unwrap_or(0) == 0
+                    || d.shape.is_none() =>
+            {
+                return bad(
+                    "data",
+                    "synthetic data needs samples, classes and shape".into(),
+                );
             }
-            DatasetKind::Folder => {
-                if d.path.is_none() || d.shape.is_none() {
-                    return bad("data", "folder data needs path and shape".into());
-                }
+            DatasetKind::Folder if d.path.is_none() || d.shape.is_none() => {
+                return bad("data", "folder data needs path and shape".into());
             }
             _ => {}
         }
-        if let Some(p) = self.train.label_smoothing {
-            if !(0.0..1.0).contains(&p) {
-                return bad(
-                    "train.label_smoothing",
-                    format!("must be in [0, 1), got {p}"),
-                );
-            }
+        if let Some(p) = self.train.label_smoothing
+            && !(0.0..1.0).contains(&p)
+        {
+            return bad(
+                "train.label_smoothing",
+                format!("must be in [0, 1), got {p}"),
+            );
         }
         self.model.resolve().map_err(|e| RecipeError::Field {
             recipe: self.name.clone(),

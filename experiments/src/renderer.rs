@@ -131,10 +131,10 @@ impl RunRenderer {
     }
 
     fn record(&mut self, valid: bool, state: &MetricState) {
-        if let MetricState::Numeric(entry, Some(NumericEntry::Final(v))) = state {
-            if let Some(name) = self.names.get(&entry.metric_id) {
-                self.finals.insert((valid, name.clone()), *v);
-            }
+        if let MetricState::Numeric(entry, Some(NumericEntry::Final(v))) = state
+            && let Some(name) = self.names.get(&entry.metric_id)
+        {
+            self.finals.insert((valid, name.clone()), *v);
         }
     }
 

@@ -116,10 +116,10 @@ fn install_signal_handler(interrupter: Interrupter) {
                 std::process::exit(130);
             }
             eprintln!("interrupt: stopping after the current batch (again to exit at once)");
-            if let Ok(slot) = SIGNAL_TARGET.lock() {
-                if let Some(i) = slot.as_ref() {
-                    i.stop(Some("interrupted by signal"));
-                }
+            if let Ok(slot) = SIGNAL_TARGET.lock()
+                && let Some(i) = slot.as_ref()
+            {
+                i.stop(Some("interrupted by signal"));
             }
         });
     });

@@ -155,7 +155,9 @@ impl ConvBnActConfig {
                 self.kernel, self.stride, self.groups
             ));
         }
-        if self.in_channels % self.groups != 0 || self.out_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return bad(format!(
                 "{} groups do not divide {} -> {} channels",
                 self.groups, self.in_channels, self.out_channels
@@ -264,13 +266,7 @@ impl Trace for ConvBnAct {
         };
         let out = Shape::Map(f, oh, ow);
         let macs = (f * oh * ow * cg * k * k) as u64;
-        t.row(
-            path,
-            kind,
-            out.clone(),
-            crate::trace::count_params(self),
-            macs,
-        );
+        t.row(path, kind, out, crate::trace::count_params(self), macs);
         Ok(out)
     }
 }

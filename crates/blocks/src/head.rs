@@ -213,10 +213,8 @@ impl Trace for ClassifierHead {
                     });
                 }
                 let mut kind = String::new();
-                if self.dropout_before[i] {
-                    if let Some(d) = &self.dropout {
-                        kind.push_str(&format!("dropout {} + ", d.prob));
-                    }
+                if let (true, Some(d)) = (self.dropout_before[i], &self.dropout) {
+                    kind.push_str(&format!("dropout {} + ", d.prob));
                 }
                 kind.push_str(&format!("fc {d_in}->{d_out}"));
                 if i + 1 < n && self.activation != Activation::Identity {

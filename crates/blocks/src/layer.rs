@@ -39,6 +39,9 @@ fn explicit_pad(p: &PaddingConfig2d) -> usize {
 }
 
 /// One stage of a feed-forward feature extractor.
+// Inception is larger than the other variants; layers are built once and never moved in a hot
+// loop, and Burn's Module derive does not see through a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Layer {
     Conv(ConvBnAct),

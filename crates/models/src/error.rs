@@ -16,7 +16,7 @@ pub enum ModelError {
         arch: String,
         input: String,
         #[source]
-        source: ShapeError,
+        source: Box<ShapeError>,
     },
     #[error("cannot parse input shape `{0}`: expected CxHxW with positive integers, e.g. 3x32x32")]
     InputShape(String),

@@ -71,7 +71,7 @@ impl Model {
         let shape_err = |source: ShapeError| ModelError::Shape {
             arch: arch.name().to_string(),
             input: format!("{}x{}x{}", knobs.input[0], knobs.input[1], knobs.input[2]),
-            source,
+            source: Box::new(source),
         };
         let net = match arch.family() {
             Family::LeNet => Network::Features(lenet::build(&knobs, device).map_err(shape_err)?),
@@ -132,7 +132,7 @@ impl Model {
             .map_err(|source| ModelError::Shape {
                 arch: self.arch.name().to_string(),
                 input: format!("{c}x{h}x{w}"),
-                source,
+                source: Box::new(source),
             })?;
         Ok(Summary::new(self.arch, input, output, t.rows))
     }

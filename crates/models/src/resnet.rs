@@ -154,10 +154,10 @@ pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<ResNet
 fn stem_channels(stem: &Sequential) -> usize {
     stem.layers
         .iter()
-        .filter_map(|l| match l {
+        .rev()
+        .find_map(|l| match l {
             Layer::Conv(c) => Some(c.out_channels()),
             _ => None,
         })
-        .last()
         .unwrap_or(0)
 }

@@ -454,7 +454,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -502,7 +502,7 @@ fn data(action: DataAction) -> Result<()> {
             .path
             .as_ref()
             .map_or("-".to_string(), |p| p.display().to_string());
-        let bytes = f.bytes.map_or("-".to_string(), |b| group(b));
+        let bytes = f.bytes.map_or("-".to_string(), group);
         println!(
             "  {:<26} {:>12} B  {:<10}  {}",
             f.name, bytes, state, location
