@@ -15,14 +15,6 @@ pub enum CifarKind {
     Cifar100,
 }
 
-/// Which CIFAR-100 label to train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Cifar100Label {
-    #[default]
-    Fine,
-    Coarse,
-}
-
 impl CifarKind {
     pub fn record_bytes(self) -> usize {
         match self {

@@ -385,7 +385,7 @@ pub fn load(dataset: DatasetName, dir: &Path, fetch: bool) -> Result<Splits> {
     let path_of =
         |f: &DataFile| locate(dataset, f, dir).ok_or_else(|| missing_error(dataset, dir, f));
     let files = dataset.files();
-    let names = dataset.class_names();
+    let names = class_names_on_disk(dataset, dir).unwrap_or_else(|| dataset.class_names());
     match dataset {
         DatasetName::Cifar10 | DatasetName::Cifar100 => {
             let kind = if dataset == DatasetName::Cifar10 {
@@ -466,4 +466,22 @@ pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataE
 /// Reads a raw-or-gz file and returns its decompressed MD5 (used by `data info`).
 pub fn content_md5(path: &Path) -> Result<String> {
     Ok(md5_hex(&read_maybe_gz(path)?))
+}
+
+/// Class names from the files that come with the CIFAR archives (`batches.meta.txt`,
+/// `fine_label_names.txt`), when present and complete.
+fn class_names_on_disk(dataset: DatasetName, dir: &Path) -> Option<Vec<String>> {
+    let (file, n) = match dataset {
+        DatasetName::Cifar10 => ("batches.meta.txt", 10),
+        DatasetName::Cifar100 => ("fine_label_names.txt", 100),
+        _ => return None,
+    };
+    let text = std::fs::read_to_string(dir.join(dataset.folder()).join(file)).ok()?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    (names.len() == n).then_some(names)
 }

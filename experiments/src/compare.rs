@@ -206,7 +206,8 @@ pub fn compare(cfg: &CompareConfig) -> Result<Vec<CompareRow>> {
         .iter()
         .map(|b| select(*b).with_context(|| format!("backend {b}")))
         .collect::<Result<Vec<_>>>()?;
-    let flex = Device::flex();
+    // Weights are made on flex, whatever the backends compared.
+    let flex = select(Backend::Flex)?.device;
     let mut rows = Vec::new();
     for mc in &cfg.models {
         flex.seed(cfg.seed);

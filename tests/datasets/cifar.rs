@@ -98,6 +98,11 @@ fn load_cifar10_from_a_data_dir() {
     assert_eq!(splits.train.shape(), [3, 32, 32]);
     assert_eq!(splits.train.class_counts(), vec![5_000; 10]);
     assert_eq!(splits.test.class_names[0], "airplane");
+    // The archive's label-name file, when present, names the classes.
+    let names: String = (0..10).map(|i| format!("class-{i}\n")).collect();
+    super::write(&folder.join("batches.meta.txt"), names.as_bytes());
+    let named = load(DatasetName::Cifar10, dir.path(), false).expect("load");
+    assert_eq!(named.train.class_names[3], "class-3");
     // A missing file is named, with where it goes and where to get it.
     std::fs::remove_file(folder.join("test_batch.bin")).expect("rm");
     let e = load(DatasetName::Cifar10, dir.path(), false)

@@ -378,7 +378,7 @@ fn run(cli: Cli) -> Result<()> {
             cfg.classes = classes;
             cfg.width = width;
             let model = cfg
-                .init(&burn::tensor::Device::flex())
+                .init(&convlab_experiments::select(convlab_experiments::Backend::Flex)?.device)
                 .with_context(|| format!("building {arch}"))?;
             let summary = model.summary();
             if let Some(b) = backend {
@@ -561,7 +561,7 @@ fn data_bench(images: usize, batch: usize) -> Result<()> {
         hflip: 0.5,
         ..Default::default()
     };
-    let device = burn::tensor::Device::flex();
+    let device = convlab_experiments::select(convlab_experiments::Backend::Flex)?.device;
     println!("input pipeline, 3x32x32, batch {batch}, one thread, {images} images per row");
     println!("{:<34} {:>12}", "stage", "images/s");
     for (label, aug, tensors) in [
