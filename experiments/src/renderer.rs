@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::train::LearnerSummary;
@@ -105,16 +104,11 @@ pub struct RunRenderer {
     train_rate: f64,
     epoch_start: Option<Instant>,
     csv: PathBuf,
-    pub rows: Arc<Mutex<Vec<EpochRow>>>,
 }
 
 impl RunRenderer {
     /// `inner`: a renderer to forward everything to (the TUI); without one, a line per epoch.
-    pub fn new(
-        csv: PathBuf,
-        inner: Option<Box<dyn MetricsRenderer>>,
-        rows: Arc<Mutex<Vec<EpochRow>>>,
-    ) -> Self {
+    pub fn new(csv: PathBuf, inner: Option<Box<dyn MetricsRenderer>>) -> Self {
         Self {
             inner,
             names: HashMap::new(),
@@ -126,7 +120,6 @@ impl RunRenderer {
             train_rate: 0.0,
             epoch_start: None,
             csv,
-            rows,
         }
     }
 
@@ -232,9 +225,6 @@ impl TrainingProgressLogger for RunRenderer {
         match &mut self.inner {
             Some(i) => i.update_epoch(epoch),
             None => println!("{}", row.line(self.total_epochs)),
-        }
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.push(row);
         }
     }
 

@@ -396,7 +396,6 @@ fn run(
     let start_epoch = resume_epoch.unwrap_or(0);
     let train_loader = train_loader.starting_at(start_epoch);
 
-    let rows = Arc::new(Mutex::new(Vec::new()));
     let k = 5.min(classes);
     let mut training =
         SupervisedTraining::<Classifier>::new(&dir, Arc::new(train_loader), Arc::new(valid_loader))
@@ -435,11 +434,7 @@ fn run(
     let interrupter = training.interrupter();
     let inner = (opts.tui && std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .then(|| burn::train::renderer::default_renderer(interrupter.clone(), resume_epoch));
-    training = training.renderer(Box::new(RunRenderer::new(
-        dir.join("metrics.csv"),
-        inner,
-        rows.clone(),
-    )));
+    training = training.renderer(Box::new(RunRenderer::new(dir.join("metrics.csv"), inner)));
     let guard = RunGuard::new(interrupter.clone(), opts.stop_after_iterations);
     classifier.guard = Some(guard.clone());
     if opts.handle_signals {
