@@ -11,7 +11,7 @@ use crate::dataset::ImageSet;
 use crate::download;
 use crate::error::{DataError, Result};
 use crate::idx;
-use crate::io::{md5_hex, read, read_maybe_gz};
+use crate::io::{md5_hex, read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -461,11 +461,6 @@ pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataE
         path: target.join(&file.name),
         hint,
     }
-}
-
-/// Reads a raw-or-gz file and returns its decompressed MD5 (used by `data info`).
-pub fn content_md5(path: &Path) -> Result<String> {
-    Ok(md5_hex(&read_maybe_gz(path)?))
 }
 
 /// Class names from the files that come with the CIFAR archives (`batches.meta.txt`,

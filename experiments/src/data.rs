@@ -43,13 +43,12 @@ pub fn load_sets(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<(Im
     match d.dataset {
         DatasetKind::Synthetic => {
             let (n, t) = (d.samples.unwrap_or(0), d.test_samples.unwrap_or(0).max(1));
-            let mut cfg = SyntheticConfig::new(
+            let cfg = SyntheticConfig::new(
                 n + t,
                 d.shape.unwrap_or([3, 32, 32]),
                 d.classes.unwrap_or(2),
                 recipe.seed,
             );
-            cfg.noise = 0.2;
             let all = generate(&cfg)?;
             let train: Vec<usize> = (0..n).collect();
             let test: Vec<usize> = (n..n + t).collect();

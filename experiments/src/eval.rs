@@ -2,14 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use burn::data::dataloader::DataLoader;
 use convlab_models::Model;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, select};
 use crate::loader::EpochLoader;
-use crate::recipe::Recipe;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -85,18 +84,7 @@ pub fn evaluate_run(
     backend: Backend,
     data_dir: Option<&Path>,
 ) -> Result<(usize, Evaluation, Vec<String>)> {
-    let text = std::fs::read_to_string(run_dir.join("recipe.toml")).with_context(|| {
-        format!(
-            "{}: not a run directory (no recipe.toml)",
-            run_dir.display()
-        )
-    })?;
-    let name = run_dir
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let recipe = Recipe::from_toml(&name, &text)?;
+    let recipe = crate::train::run_recipe(run_dir)?;
     let epoch = match checkpoint {
         "best" => crate::train::best_epoch(run_dir),
         "last" => crate::train::checkpoint_epochs(run_dir).last().copied(),

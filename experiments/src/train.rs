@@ -207,8 +207,8 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
     run(recipe, opts, dir, None, data)
 }
 
-/// Continues a run from its last complete checkpoint with the recipe stored in it.
-pub fn resume(run_dir: &Path, opts: &TrainOptions) -> Result<RunOutcome> {
+/// The resolved recipe stored in a run directory (named after the run's parent folder).
+pub fn run_recipe(run_dir: &Path) -> Result<Recipe> {
     let text = std::fs::read_to_string(run_dir.join("recipe.toml")).with_context(|| {
         format!(
             "{}: not a run directory (no recipe.toml)",
@@ -220,7 +220,12 @@ pub fn resume(run_dir: &Path, opts: &TrainOptions) -> Result<RunOutcome> {
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let recipe = Recipe::from_toml(&name, &text)?;
+    Ok(Recipe::from_toml(&name, &text)?)
+}
+
+/// Continues a run from its last complete checkpoint with the recipe stored in it.
+pub fn resume(run_dir: &Path, opts: &TrainOptions) -> Result<RunOutcome> {
+    let recipe = run_recipe(run_dir)?;
     let epoch = last_checkpoint(run_dir).ok_or_else(|| {
         anyhow!(
             "{}: no complete checkpoint to resume from (the first epoch did not finish)",
@@ -251,16 +256,8 @@ pub fn resume(run_dir: &Path, opts: &TrainOptions) -> Result<RunOutcome> {
 /// Largest epoch with model, optimizer and scheduler checkpoints.
 pub fn last_checkpoint(run_dir: &Path) -> Option<usize> {
     let ck = run_dir.join("checkpoint");
-    std::fs::read_dir(&ck)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse::<usize>()
-                .ok()
-        })
+    checkpoint_epochs(run_dir)
+        .into_iter()
         .filter(|e| {
             ["optim", "scheduler"]
                 .iter()
