@@ -1,11 +1,13 @@
 use burn::module::Module;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
-use crate::ShapeError;
+use crate::error::ShapeError;
 use crate::init::InitScheme;
+use crate::norm::BatchNorm2d;
 use crate::trace::{Shape, Trace, Tracer, conv_out, window_out};
 
 /// Non-linearity applied after a convolution or a hidden fully connected layer.
@@ -57,6 +59,20 @@ impl Padding {
             Padding::Explicit(p) => PaddingConfig2d::Explicit(p, p, p, p),
         }
     }
+
+    /// `(before, after)` zeros along one axis of `size` for a kernel `k` and stride `s`.
+    /// "Same" puts the odd one after, as TensorFlow does.
+    pub fn pair(self, size: usize, k: usize, s: usize) -> (usize, usize) {
+        match self {
+            Padding::Valid => (0, 0),
+            Padding::Explicit(p) => (p, p),
+            Padding::Same => {
+                let out = size.div_ceil(s);
+                let total = ((out - 1) * s + k).saturating_sub(size);
+                (total / 2, total - total / 2)
+            }
+        }
+    }
 }
 
 /// Convolution, optional batch norm, activation: the unit every family is built from.
@@ -91,7 +107,7 @@ impl ConvBnActConfig {
             batch_norm: false,
             bn_epsilon: 1e-5,
             activation: Activation::Relu,
-            init: InitScheme::Kaiming,
+            init: InitScheme::torchvision_resnet(),
         }
     }
 
@@ -176,16 +192,28 @@ impl ConvBnActConfig {
         .with_groups(self.groups)
         .with_padding(self.padding.to_burn())
         .with_bias(self.bias)
-        .with_initializer(self.init.conv_weight())
         .init(device);
-        if let (true, Some(bias_init)) = (self.bias, self.init.conv_bias()) {
-            conv.bias = Some(bias_init.init([self.out_channels], device));
+        // Parameters are lazy: replacing them before first use draws nothing.
+        let k2 = self.kernel * self.kernel;
+        let fan_in = self.in_channels / self.groups * k2;
+        let fan_out = self.out_channels * k2;
+        conv.weight = self.init.conv.param(
+            [
+                self.out_channels,
+                self.in_channels / self.groups,
+                self.kernel,
+                self.kernel,
+            ],
+            fan_in,
+            fan_out,
+            device,
+        );
+        if self.bias {
+            conv.bias = Some(self.init.conv_bias.param(self.out_channels, fan_in, device));
         }
-        let bn = self.batch_norm.then(|| {
-            BatchNormConfig::new(self.out_channels)
-                .with_epsilon(self.bn_epsilon)
-                .init(device)
-        });
+        let bn = self
+            .batch_norm
+            .then(|| BatchNorm2d::new(self.out_channels, self.bn_epsilon, device));
         Ok(ConvBnAct {
             conv,
             bn,
@@ -198,7 +226,7 @@ impl ConvBnActConfig {
 #[derive(Module, Debug)]
 pub struct ConvBnAct {
     pub conv: Conv2d,
-    pub bn: Option<BatchNorm>,
+    pub bn: Option<BatchNorm2d>,
     #[module(skip)]
     pub activation: Activation,
     #[module(skip)]
@@ -208,12 +236,27 @@ pub struct ConvBnAct {
 impl ConvBnAct {
     /// `[N, C_in, H, W]` → `[N, C_out, H', W']` with H', W' as in [`Padding`].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
-        let x = match &self.bn {
-            Some(bn) => bn.forward(x),
-            None => x,
-        };
-        self.activation.apply(x)
+        let [_, _, h, w] = x.dims();
+        let [_, _, kh, kw] = self.conv.weight.shape().dims::<4>();
+        let [sh, sw] = self.conv.stride;
+        let options = ConvOptions::new_with_padding(
+            self.conv.stride,
+            [self.padding.pair(h, kh, sh), self.padding.pair(w, kw, sw)],
+            self.conv.dilation,
+            self.conv.groups,
+        );
+        let x = convlab_kernels::conv2d(
+            x,
+            self.conv.weight.val(),
+            self.conv.bias.as_ref().map(|b| b.val()),
+            options,
+        );
+        match &self.bn {
+            // ReLU fused into the batch norm where it follows it.
+            Some(bn) if self.activation == Activation::Relu => bn.forward(x, true),
+            Some(bn) => self.activation.apply(bn.forward(x, false)),
+            None => self.activation.apply(x),
+        }
     }
 
     pub fn out_channels(&self) -> usize {

@@ -4,8 +4,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::ShapeError;
 use crate::conv::Activation;
+use crate::error::ShapeError;
 use crate::init::InitScheme;
 use crate::trace::{Shape, Trace, Tracer};
 
@@ -45,7 +45,7 @@ impl ClassifierHeadConfig {
             dropout: 0.0,
             dropout_position: DropoutPosition::BeforeOutput,
             activation: Activation::Relu,
-            init: InitScheme::Kaiming,
+            init: InitScheme::pytorch(),
         }
     }
 
@@ -58,7 +58,7 @@ impl ClassifierHeadConfig {
             dropout: 0.0,
             dropout_position: DropoutPosition::AfterHidden,
             activation: Activation::Relu,
-            init: InitScheme::Kaiming,
+            init: InitScheme::pytorch(),
         }
     }
 
@@ -121,12 +121,11 @@ impl ClassifierHeadConfig {
         let linears = widths
             .windows(2)
             .map(|w| {
-                let mut l = LinearConfig::new(w[0], w[1])
-                    .with_initializer(self.init.linear_weight())
-                    .init(device);
-                if let Some(b) = self.init.linear_bias() {
-                    l.bias = Some(b.init([w[1]], device));
-                }
+                let mut l = LinearConfig::new(w[0], w[1]).init(device);
+                // Lazy parameters: replaced before anything is drawn. Burn stores the weight
+                // as [in, out] (PyTorch: [out, in]); the fans are the same.
+                l.weight = self.init.linear.param([w[0], w[1]], w[0], w[1], device);
+                l.bias = Some(self.init.linear_bias.param(w[1], w[0], device));
                 l
             })
             .collect::<Vec<_>>();

@@ -2,15 +2,14 @@
 //! torchvision's layout: every convolution is conv (no bias) + batch norm (ε = 1e-3) + ReLU.
 
 use burn::module::Module;
-use burn::nn::pool::MaxPool2d;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::ShapeError;
 use crate::conv::{ConvBnAct, ConvBnActConfig};
+use crate::error::ShapeError;
 use crate::head::{ClassifierHead, ClassifierHeadConfig, DropoutPosition};
 use crate::init::InitScheme;
-use crate::layer::max_pool;
+use crate::pool::{MaxPool, max_pool};
 use crate::trace::{Shape, Trace, Tracer};
 
 /// torchvision's `BasicConv2d`: batch norm with ε = 0.001.
@@ -27,7 +26,7 @@ pub fn basic_conv(
 }
 
 /// Channel counts of one Inception module, in the paper's Table 1 column order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct InceptionConfig {
     pub in_channels: usize,
     pub ch1x1: usize,
@@ -70,7 +69,7 @@ pub struct Inception {
     pub branch1: ConvBnAct,
     pub branch2: Vec<ConvBnAct>,
     pub branch3: Vec<ConvBnAct>,
-    pub pool: MaxPool2d,
+    pub pool: MaxPool,
     pub branch4: ConvBnAct,
 }
 
@@ -99,7 +98,7 @@ impl Trace for Inception {
             let b1 = self.branch1.trace(t, "branch1", input)?;
             let b2 = chain(t, "branch2", &self.branch2)?;
             let b3 = chain(t, "branch3", &self.branch3)?;
-            let pooled = crate::layer::Layer::MaxPool(self.pool.clone()).trace(t, "pool", input)?;
+            let pooled = self.pool.trace(t, "pool", input)?;
             let b4 = self.branch4.trace(t, "branch4", pooled)?;
             let mut channels = 0;
             let mut hw = None;

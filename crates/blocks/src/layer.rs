@@ -1,42 +1,15 @@
+//! Feed-forward feature stacks built from a family's layer table.
+
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
-use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::AvgPool2d;
 use burn::tensor::Tensor;
 
-use crate::ShapeError;
 use crate::conv::ConvBnAct;
+use crate::error::ShapeError;
 use crate::inception::Inception;
 use crate::lrn::Lrn;
-use crate::trace::{Shape, Trace, Tracer, window_out};
-
-/// Max pooling with PyTorch's `kernel_size`, `stride`, `padding`, `ceil_mode`.
-pub fn max_pool(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> MaxPool2d {
-    MaxPool2dConfig::new([kernel, kernel])
-        .with_strides([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(
-            padding, padding, padding, padding,
-        ))
-        .with_ceil_mode(ceil_mode)
-        .init()
-}
-
-/// Average pooling (zero padding counted, as PyTorch's default).
-pub fn avg_pool(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> AvgPool2d {
-    AvgPool2dConfig::new([kernel, kernel])
-        .with_strides([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(
-            padding, padding, padding, padding,
-        ))
-        .with_ceil_mode(ceil_mode)
-        .init()
-}
-
-fn explicit_pad(p: &PaddingConfig2d) -> usize {
-    match p {
-        PaddingConfig2d::Explicit(t, ..) => *t,
-        _ => 0,
-    }
-}
+use crate::pool::{MaxPool, avg_pool, max_pool, trace_avg_pool};
+use crate::trace::{Shape, Trace, Tracer};
 
 /// One stage of a feed-forward feature extractor.
 // Inception is larger than the other variants; layers are built once and never moved in a hot
@@ -45,7 +18,7 @@ fn explicit_pad(p: &PaddingConfig2d) -> usize {
 #[derive(Module, Debug)]
 pub enum Layer {
     Conv(ConvBnAct),
-    MaxPool(MaxPool2d),
+    MaxPool(MaxPool),
     AvgPool(AvgPool2d),
     Lrn(Lrn),
     Inception(Inception),
@@ -64,63 +37,14 @@ impl Layer {
     }
 }
 
-fn trace_pool(
-    t: &mut Tracer,
-    name: &str,
-    input: Shape,
-    op: &str,
-    (kernel, stride, padding, ceil): ([usize; 2], [usize; 2], usize, bool),
-) -> Result<Shape, ShapeError> {
-    let path = t.path(name);
-    let (c, h, w) = input.chw(&path)?;
-    let mut kind = format!("{op} {}x{}/{} p{padding}", kernel[0], kernel[1], stride[0]);
-    if ceil {
-        kind.push_str(" ceil");
-    }
-    let (oh, ow) = window_out(
-        &path,
-        &kind,
-        (h, w),
-        (kernel[0], kernel[1]),
-        (padding, padding),
-        stride[0],
-        ceil,
-    )?;
-    let out = Shape::Map(c, oh, ow);
-    t.row(path, kind, out, 0, 0);
-    Ok(out)
-}
-
 impl Trace for Layer {
     fn trace(&self, t: &mut Tracer, name: &str, input: Shape) -> Result<Shape, ShapeError> {
         match self {
             Layer::Conv(m) => m.trace(t, name, input),
             Layer::Lrn(m) => m.trace(t, name, input),
             Layer::Inception(m) => m.trace(t, name, input),
-            Layer::MaxPool(m) => trace_pool(
-                t,
-                name,
-                input,
-                "maxpool",
-                (
-                    m.kernel_size,
-                    m.stride,
-                    explicit_pad(&m.padding),
-                    m.ceil_mode,
-                ),
-            ),
-            Layer::AvgPool(m) => trace_pool(
-                t,
-                name,
-                input,
-                "avgpool",
-                (
-                    m.kernel_size,
-                    m.stride,
-                    explicit_pad(&m.padding),
-                    m.ceil_mode,
-                ),
-            ),
+            Layer::MaxPool(m) => m.trace(t, name, input),
+            Layer::AvgPool(m) => trace_avg_pool(m, t, name, input),
         }
     }
 }
@@ -186,11 +110,11 @@ pub struct StackOptions {
     pub in_channels: usize,
     pub width: f64,
     pub batch_norm: bool,
-    pub activation: crate::Activation,
-    pub lrn: Option<crate::LrnConfig>,
+    pub activation: crate::conv::Activation,
+    pub lrn: Option<crate::lrn::LrnConfig>,
     /// Groups used for `split` convolutions.
     pub groups: usize,
-    pub init: crate::InitScheme,
+    pub init: crate::init::InitScheme,
 }
 
 /// Builds a feed-forward feature extractor from a layer table.
@@ -211,10 +135,10 @@ pub fn build_stack(
                 split,
             } => {
                 let groups = if split { opts.groups } else { 1 };
-                let out = crate::scale_channels(out, opts.width, groups);
-                let conv = crate::ConvBnActConfig::new(channels, out, k)
+                let out = crate::width::scale_channels(out, opts.width, groups);
+                let conv = crate::conv::ConvBnActConfig::new(channels, out, k)
                     .stride(s)
-                    .padding(crate::Padding::Explicit(p))
+                    .padding(crate::conv::Padding::Explicit(p))
                     .groups(groups)
                     .batch_norm(opts.batch_norm)
                     .activation(opts.activation)

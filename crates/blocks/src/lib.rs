@@ -13,23 +13,22 @@ pub mod inception;
 pub mod init;
 pub mod layer;
 pub mod lrn;
+pub mod norm;
+pub mod pool;
 pub mod residual;
 pub mod trace;
+pub mod width;
 
 pub use conv::{Activation, ConvBnAct, ConvBnActConfig, Padding};
 pub use error::ShapeError;
 pub use head::{ClassifierHead, ClassifierHeadConfig, DropoutPosition};
 pub use inception::{Inception, InceptionAux, InceptionAuxConfig, InceptionConfig};
-pub use init::InitScheme;
-pub use layer::{Layer, Op, Sequential, StackOptions, avg_pool, build_stack, max_pool};
+pub use init::{BiasInit, InitScheme, WeightInit};
+pub use layer::{Layer, Op, Sequential, StackOptions, build_stack};
 pub use lrn::{Lrn, LrnConfig};
+pub use norm::BatchNorm2d;
+pub use pool::{MaxPool, avg_pool, max_pool};
 pub use residual::{BlockKind, ResidualBlock, ResidualBlockConfig, Shortcut};
 pub use trace::{LayerRow, Shape, Trace, Tracer, count_params, is_buffer};
 
-/// Scales a channel count by a width multiplier, keeping it at least `multiple_of` and a
-/// multiple of it (grouped convolutions need channels divisible by the group count).
-pub fn scale_channels(channels: usize, width: f64, multiple_of: usize) -> usize {
-    let m = multiple_of.max(1);
-    let scaled = (channels as f64 * width / m as f64).round() as usize * m;
-    scaled.max(m)
-}
+pub use width::scale_channels;

@@ -3,7 +3,7 @@ use burn::nn::{LocalResponseNorm, LocalResponseNormConfig};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::ShapeError;
+use crate::error::ShapeError;
 use crate::trace::{Shape, Trace, Tracer};
 
 /// Local response normalisation across channels, PyTorch's convention:

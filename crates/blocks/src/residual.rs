@@ -2,15 +2,14 @@
 //! options and a "plain" variant without shortcuts for the degradation ablation.
 
 use burn::module::Module;
-use burn::nn::pool::MaxPool2d;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, activation};
 use serde::{Deserialize, Serialize};
 
-use crate::ShapeError;
 use crate::conv::{Activation, ConvBnAct, ConvBnActConfig};
+use crate::error::ShapeError;
 use crate::init::InitScheme;
-use crate::layer::max_pool;
+use crate::pool::{MaxPool, max_pool};
 use crate::trace::{Shape, Trace, Tracer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,7 +146,7 @@ pub struct ResidualBlock {
     /// Option B's 1×1 convolution + batch norm (torchvision's `downsample`).
     pub projection: Option<ConvBnAct>,
     /// Option A's spatial subsampling (`x[:, :, ::s, ::s]` as a 1×1 pooling with stride s).
-    pub subsample: Option<MaxPool2d>,
+    pub subsample: Option<MaxPool>,
     #[module(skip)]
     pub path: ShortcutPath,
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::ShapeError;
+use crate::error::ShapeError;
 
 /// The shape of one example flowing through a network (batch dimension left out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -11,9 +11,9 @@
 use burn::tensor::Device;
 use convlab_blocks::{DropoutPosition, Op, ShapeError, build_stack};
 
-use crate::arch::Arch;
+use crate::arch::AlexNetLayout;
+use crate::common::{FeatureNet, feature_net, stack_head, stack_options};
 use crate::config::Knobs;
-use crate::network::{FeatureNet, feature_net, stack_head, stack_options};
 
 const fn conv(out: usize, k: usize, s: usize, p: usize) -> Op {
     Op::Conv {
@@ -85,11 +85,15 @@ const CIFAR: [Op; 10] = [
     POOL2,
 ];
 
-pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<FeatureNet, ShapeError> {
-    let (ops, pool, hidden): (&[Op], _, [usize; 2]) = match arch {
-        Arch::AlexNet2012 => (&PAPER_2012, Some([6, 6]), [4096, 4096]),
-        Arch::AlexNetCifar => (&CIFAR, None, [1024, 1024]),
-        _ => (&TORCHVISION, Some([6, 6]), [4096, 4096]),
+pub(crate) fn build(
+    layout: AlexNetLayout,
+    knobs: &Knobs,
+    device: &Device,
+) -> Result<FeatureNet, ShapeError> {
+    let (ops, pool, hidden): (&[Op], _, [usize; 2]) = match layout {
+        AlexNetLayout::Torchvision => (&TORCHVISION, Some([6, 6]), [4096, 4096]),
+        AlexNetLayout::Paper2012 => (&PAPER_2012, Some([6, 6]), [4096, 4096]),
+        AlexNetLayout::Cifar => (&CIFAR, None, [1024, 1024]),
     };
     let features = build_stack(ops, stack_options(knobs), device)?;
     let head = stack_head(knobs, pool, &hidden, DropoutPosition::BeforeHidden);

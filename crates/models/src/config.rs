@@ -1,12 +1,47 @@
-//! The knobs an ablation turns, checked against the family they are given to.
+//! The knobs an ablation turns, checked against the family they are given to. What a knob
+//! means for an architecture, and its default, come from the registry row's [`Spec`].
 
-use burn::tensor::Device;
-use convlab_blocks::{Activation, InitScheme, Shortcut};
+use convlab_blocks::init::InitScheme;
+use convlab_blocks::{Activation, Shortcut};
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Arch, Family};
+use crate::arch::{Arch, Family, Spec};
 use crate::error::ModelError;
-use crate::network::Model;
+
+/// Weight initialisation (the `init` knob).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Init {
+    /// As torchvision initialises the family: VGG Kaiming-normal fan-out convs and N(0, 0.01)
+    /// linear layers; ResNet Kaiming-normal fan-out convs and PyTorch-default linear;
+    /// GoogLeNet N(0, 0.01) (truncated at ±2) everywhere; AlexNet PyTorch's defaults. LeNet and
+    /// ZFNet have no torchvision model and keep PyTorch's defaults, as AlexNet.
+    #[default]
+    Torchvision,
+    /// Kaiming-normal fan-out (ReLU gain) for every conv and linear weight, zero biases.
+    Kaiming,
+    /// PyTorch's layer defaults: U(±1/√fan_in) for weights and biases.
+    Pytorch,
+    /// N(0, 0.01²) for every weight, zero biases (Krizhevsky et al. 2012).
+    Normal,
+}
+
+impl Init {
+    /// The concrete rules for an architecture.
+    pub fn scheme(self, spec: Spec) -> InitScheme {
+        match self {
+            Init::Torchvision => match spec.family() {
+                Family::Vgg => InitScheme::torchvision_vgg(),
+                Family::GoogLeNet => InitScheme::torchvision_googlenet(),
+                Family::ResNet => InitScheme::torchvision_resnet(),
+                Family::LeNet | Family::AlexNet | Family::ZfNet => InitScheme::pytorch(),
+            },
+            Init::Kaiming => InitScheme::kaiming(),
+            Init::Pytorch => InitScheme::pytorch(),
+            Init::Normal => InitScheme::normal(0.01),
+        }
+    }
+}
 
 /// Classifier head of the feature-stack families (LeNet, AlexNet, ZFNet, VGG).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +84,7 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init: Option<InitScheme>,
+    pub init: Option<Init>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lrn: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,7 +162,7 @@ impl ModelConfig {
         self.head = Some(head);
         self
     }
-    pub fn with_init(mut self, init: InitScheme) -> Self {
+    pub fn with_init(mut self, init: Init) -> Self {
         self.init = Some(init);
         self
     }
@@ -156,19 +191,22 @@ impl ModelConfig {
         self
     }
 
-    /// The knobs that mean something for this architecture's family.
+    /// The knobs that mean something for this architecture (besides classes, input, width
+    /// and init, which every architecture takes).
     pub fn applicable_knobs(arch: Arch) -> &'static [&'static str] {
-        use Arch::*;
-        match arch.family() {
-            Family::LeNet => &["batch_norm", "activation", "pool"],
-            Family::AlexNet if arch == AlexNet2012 => {
+        use crate::arch::AlexNetLayout;
+        match arch.spec() {
+            Spec::LeNet => &["batch_norm", "activation", "pool"],
+            Spec::AlexNet(AlexNetLayout::Paper2012) => {
                 &["batch_norm", "dropout", "head", "lrn", "groups"]
             }
-            Family::AlexNet | Family::ZfNet => &["batch_norm", "dropout", "head", "lrn"],
-            Family::Vgg => &["batch_norm", "dropout", "head"],
-            Family::GoogLeNet => &["dropout", "aux_heads"],
-            Family::ResNet if arch.name().starts_with("plain") => &[],
-            Family::ResNet => &["shortcut"],
+            Spec::AlexNet(_) | Spec::ZfNet => &["batch_norm", "dropout", "head", "lrn"],
+            Spec::Vgg { .. } => &["batch_norm", "dropout", "head"],
+            Spec::GoogLeNet { .. } => &["dropout", "aux_heads"],
+            Spec::CifarResNet {
+                shortcuts: false, ..
+            } => &[],
+            Spec::ResNet { .. } | Spec::CifarResNet { .. } => &["shortcut"],
         }
     }
 
@@ -239,7 +277,7 @@ impl ModelConfig {
             dropout,
             head: self.head.unwrap_or(defaults.head),
             width,
-            init: self.init.unwrap_or(defaults.init),
+            init: self.init.unwrap_or_default().scheme(arch.spec()),
             lrn: self.lrn.unwrap_or(defaults.lrn),
             shortcut: self.shortcut.unwrap_or(defaults.shortcut),
             aux_heads: self.aux_heads.unwrap_or(defaults.aux_heads),
@@ -248,47 +286,39 @@ impl ModelConfig {
             groups,
         })
     }
-
-    /// Builds the model on `device` (use `device.autodiff()` to train it).
-    pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
-        Model::new(self, device)
-    }
 }
 
 impl Knobs {
     /// The published configuration of each architecture.
     pub fn defaults(arch: Arch) -> Knobs {
-        use Arch::*;
-        let bn = matches!(
-            arch,
-            Vgg11Bn
-                | Vgg13Bn
-                | Vgg16Bn
-                | Vgg19Bn
-                | Vgg11BnCifar
-                | Vgg13BnCifar
-                | Vgg16BnCifar
-                | Vgg19BnCifar
-        ) || matches!(arch.family(), Family::GoogLeNet | Family::ResNet);
-        let dropout = match arch.family() {
+        use crate::arch::AlexNetLayout;
+        let spec = arch.spec();
+        let batch_norm = match spec {
+            Spec::Vgg { batch_norm, .. } => batch_norm,
+            Spec::GoogLeNet { .. } | Spec::ResNet { .. } | Spec::CifarResNet { .. } => true,
+            Spec::LeNet | Spec::AlexNet(_) | Spec::ZfNet => false,
+        };
+        let dropout = match spec.family() {
             Family::LeNet | Family::ResNet => 0.0,
             Family::GoogLeNet => 0.2,
-            _ => 0.5,
+            Family::AlexNet | Family::ZfNet | Family::Vgg => 0.5,
         };
-        let shortcut = match arch {
-            Plain20 | Plain32 | Plain44 | Plain56 | Plain110 => Shortcut::None,
-            ResNet18 | ResNet34 | ResNet50 | ResNet101 | ResNet152 => Shortcut::B,
+        let shortcut = match spec {
+            Spec::CifarResNet {
+                shortcuts: false, ..
+            } => Shortcut::None,
+            Spec::ResNet { .. } => Shortcut::B,
             _ => Shortcut::A,
         };
         Knobs {
-            classes: arch.default_classes(),
-            input: arch.default_input(),
-            batch_norm: bn,
+            classes: spec.classes(),
+            input: spec.input(),
+            batch_norm,
             dropout,
             head: HeadKind::Fc,
             width: 1.0,
-            init: InitScheme::Kaiming,
-            lrn: matches!(arch, AlexNet2012 | ZfNet),
+            init: Init::default().scheme(spec),
+            lrn: matches!(spec, Spec::AlexNet(AlexNetLayout::Paper2012) | Spec::ZfNet),
             shortcut,
             aux_heads: false,
             activation: Activation::Relu,

@@ -14,7 +14,6 @@ use convlab_blocks::{
     InceptionConfig, Layer, Sequential, Shape, ShapeError, Trace, Tracer, max_pool, scale_channels,
 };
 
-use crate::arch::Arch;
 use crate::config::Knobs;
 
 /// Table 1 of the paper: an Inception module's `#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5,
@@ -96,7 +95,8 @@ impl Trace for GoogLeNet {
     }
 }
 
-pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<GoogLeNet, ShapeError> {
+/// `cifar`: the 3×3 stem of 192 without the early pools.
+pub(crate) fn build(cifar: bool, knobs: &Knobs, device: &Device) -> Result<GoogLeNet, ShapeError> {
     let w = |c: usize| scale_channels(c, knobs.width, 1);
     let c0 = knobs.input[0];
     let conv = |i, o, k: usize, s: usize| {
@@ -105,7 +105,7 @@ pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<GoogLe
             .init(device)
             .map(Layer::Conv)
     };
-    let (stem, mut channels) = if arch == Arch::GoogLeNetCifar {
+    let (stem, mut channels) = if cifar {
         (Sequential::new(vec![conv(c0, w(192), 3, 1)?]), w(192))
     } else {
         let stem = vec![

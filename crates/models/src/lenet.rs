@@ -9,8 +9,8 @@
 use burn::tensor::Device;
 use convlab_blocks::{DropoutPosition, Op, ShapeError, build_stack};
 
+use crate::common::{FeatureNet, feature_net, stack_head, stack_options};
 use crate::config::{Knobs, PoolKind};
-use crate::network::{FeatureNet, feature_net, stack_head, stack_options};
 
 const HIDDEN: [usize; 2] = [120, 84];
 

@@ -10,6 +10,7 @@
 
 pub mod alexnet;
 pub mod arch;
+pub mod common;
 pub mod config;
 pub mod error;
 pub mod googlenet;
@@ -20,10 +21,11 @@ pub mod summary;
 pub mod vgg;
 pub mod zfnet;
 
-pub use arch::{Arch, Family};
-pub use config::{HeadKind, Knobs, ModelConfig, PoolKind, parse_input};
+pub use arch::{AlexNetLayout, Arch, Family, ResNetBlock, Spec, VggConfig};
+pub use common::FeatureNet;
+pub use config::{HeadKind, Init, Knobs, ModelConfig, PoolKind, parse_input};
 pub use error::ModelError;
-pub use network::{FeatureNet, Model, Network};
+pub use network::{Model, Network};
 pub use summary::Summary;
 
 /// Summary rows of an architecture at `input` (its default when `None`) and `classes`,

@@ -1,10 +1,12 @@
-//! The built model: one module type for every architecture.
+//! The built model: one module type for every architecture, built from the registry row's
+//! spec by the family's file.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use convlab_blocks::{ClassifierHead, Sequential, Shape, ShapeError, Trace, Tracer};
+use convlab_blocks::{Shape, ShapeError, Trace, Tracer};
 
-use crate::arch::{Arch, Family};
+use crate::arch::{Arch, Spec};
+use crate::common::FeatureNet;
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::googlenet::GoogLeNet;
@@ -12,25 +14,10 @@ use crate::resnet::ResNet;
 use crate::summary::Summary;
 use crate::{alexnet, googlenet, lenet, resnet, vgg, zfnet};
 
-/// A feature stack followed by a classifier head (LeNet, AlexNet, ZFNet, VGG).
-#[derive(Module, Debug)]
-pub struct FeatureNet {
-    pub features: Sequential,
-    pub head: ClassifierHead,
-}
-
-impl FeatureNet {
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.head.forward(self.features.forward(x))
-    }
-}
-
-impl Trace for FeatureNet {
-    fn trace(&self, t: &mut Tracer, name: &str, input: Shape) -> Result<Shape, ShapeError> {
-        t.scope(name, |t| {
-            let s = self.features.trace(t, "features", input)?;
-            self.head.trace(t, "head", s)
-        })
+impl ModelConfig {
+    /// Builds the model on `device` (use `device.autodiff()` to train it).
+    pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
+        Model::new(self, device)
     }
 }
 
@@ -73,18 +60,23 @@ impl Model {
             input: format!("{}x{}x{}", knobs.input[0], knobs.input[1], knobs.input[2]),
             source: Box::new(source),
         };
-        let net = match arch.family() {
-            Family::LeNet => Network::Features(lenet::build(&knobs, device).map_err(shape_err)?),
-            Family::AlexNet => {
-                Network::Features(alexnet::build(arch, &knobs, device).map_err(shape_err)?)
+        let net = match arch.spec() {
+            Spec::LeNet => Network::Features(lenet::build(&knobs, device).map_err(shape_err)?),
+            Spec::AlexNet(layout) => {
+                Network::Features(alexnet::build(layout, &knobs, device).map_err(shape_err)?)
             }
-            Family::ZfNet => Network::Features(zfnet::build(&knobs, device).map_err(shape_err)?),
-            Family::Vgg => Network::Features(vgg::build(arch, &knobs, device).map_err(shape_err)?),
-            Family::GoogLeNet => {
-                Network::GoogLeNet(googlenet::build(arch, &knobs, device).map_err(shape_err)?)
+            Spec::ZfNet => Network::Features(zfnet::build(&knobs, device).map_err(shape_err)?),
+            Spec::Vgg { config, cifar, .. } => {
+                Network::Features(vgg::build(config, cifar, &knobs, device).map_err(shape_err)?)
             }
-            Family::ResNet => {
-                Network::ResNet(resnet::build(arch, &knobs, device).map_err(shape_err)?)
+            Spec::GoogLeNet { cifar } => {
+                Network::GoogLeNet(googlenet::build(cifar, &knobs, device).map_err(shape_err)?)
+            }
+            Spec::ResNet { block, layers } => Network::ResNet(
+                resnet::build_imagenet(block, layers, &knobs, device).map_err(shape_err)?,
+            ),
+            Spec::CifarResNet { n, .. } => {
+                Network::ResNet(resnet::build_cifar(n, &knobs, device).map_err(shape_err)?)
             }
         };
         let model = Model {
@@ -141,57 +133,5 @@ impl Model {
     pub fn check_input(&self, dims: [usize; 4]) -> Result<(), ModelError> {
         let [_, c, h, w] = dims;
         self.summary_at([c, h, w]).map(|_| ())
-    }
-}
-
-/// Traces `features` at `input` and builds the head that fits their output.
-pub(crate) fn feature_net(
-    features: Sequential,
-    input: [usize; 3],
-    head: &convlab_blocks::ClassifierHeadConfig,
-    device: &Device,
-) -> Result<FeatureNet, ShapeError> {
-    let [c, h, w] = input;
-    let out = features.trace(&mut Tracer::new(), "features", Shape::Map(c, h, w))?;
-    let head = head.init(out, device)?;
-    Ok(FeatureNet { features, head })
-}
-
-/// The head a feature-stack family gets from the `head` knob: its own FC stack (`hidden`
-/// widths before the width multiplier), or global average pooling and one linear layer.
-pub(crate) fn stack_head(
-    knobs: &crate::config::Knobs,
-    pool: Option<[usize; 2]>,
-    hidden: &[usize],
-    dropout_position: convlab_blocks::DropoutPosition,
-) -> convlab_blocks::ClassifierHeadConfig {
-    use convlab_blocks::{ClassifierHeadConfig, DropoutPosition};
-    match knobs.head {
-        crate::config::HeadKind::Fc => ClassifierHeadConfig::fc(
-            pool,
-            hidden
-                .iter()
-                .map(|&h| convlab_blocks::scale_channels(h, knobs.width, 1))
-                .collect(),
-            knobs.classes,
-        )
-        .dropout(knobs.dropout, dropout_position),
-        crate::config::HeadKind::Gap => ClassifierHeadConfig::gap(knobs.classes)
-            .dropout(knobs.dropout, DropoutPosition::BeforeOutput),
-    }
-    .activation(knobs.activation)
-    .init_scheme(knobs.init)
-}
-
-/// Stack options shared by the feature-stack families.
-pub(crate) fn stack_options(knobs: &crate::config::Knobs) -> convlab_blocks::StackOptions {
-    convlab_blocks::StackOptions {
-        in_channels: knobs.input[0],
-        width: knobs.width,
-        batch_norm: knobs.batch_norm,
-        activation: knobs.activation,
-        lrn: knobs.lrn.then(convlab_blocks::LrnConfig::alexnet),
-        groups: knobs.groups,
-        init: knobs.init,
     }
 }

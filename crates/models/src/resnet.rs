@@ -13,33 +13,8 @@ use convlab_blocks::{
     ResidualBlockConfig, Sequential, Shape, ShapeError, Trace, Tracer, max_pool, scale_channels,
 };
 
-use crate::arch::Arch;
+use crate::arch::ResNetBlock;
 use crate::config::Knobs;
-
-/// Block kind, blocks per stage; stage widths are 64-128-256-512.
-fn imagenet_stages(arch: Arch) -> Option<(BlockKind, [usize; 4])> {
-    use Arch::*;
-    Some(match arch {
-        ResNet18 => (BlockKind::Basic, [2, 2, 2, 2]),
-        ResNet34 => (BlockKind::Basic, [3, 4, 6, 3]),
-        ResNet50 => (BlockKind::Bottleneck, [3, 4, 6, 3]),
-        ResNet101 => (BlockKind::Bottleneck, [3, 4, 23, 3]),
-        ResNet152 => (BlockKind::Bottleneck, [3, 8, 36, 3]),
-        _ => return None,
-    })
-}
-
-/// Depth of a CIFAR net (6n + 2).
-fn cifar_depth(arch: Arch) -> usize {
-    use Arch::*;
-    match arch {
-        ResNet20 | Plain20 => 20,
-        ResNet32 | Plain32 => 32,
-        ResNet44 | Plain44 => 44,
-        ResNet56 | Plain56 => 56,
-        _ => 110,
-    }
-}
 
 #[derive(Module, Debug)]
 pub struct ResNet {
@@ -104,40 +79,58 @@ fn make_stage(
         .collect()
 }
 
-pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<ResNet, ShapeError> {
+/// torchvision's ImageNet ResNet: 7×7/2 stem of 64 and a 3×3/2 max pool, four stages of
+/// `layers[i]` blocks at widths 64-128-256-512, GAP, FC.
+pub(crate) fn build_imagenet(
+    block: ResNetBlock,
+    layers: [usize; 4],
+    knobs: &Knobs,
+    device: &Device,
+) -> Result<ResNet, ShapeError> {
     let w = |c: usize| scale_channels(c, knobs.width, 1);
-    let in_channels = knobs.input[0];
-    let (stem, kind, plan): (Sequential, BlockKind, Vec<(usize, usize, usize)>) =
-        match imagenet_stages(arch) {
-            Some((kind, blocks)) => {
-                let conv = ConvBnActConfig::new(in_channels, w(64), 7)
-                    .stride(2)
-                    .bn_no_bias()
-                    .init_scheme(knobs.init)
-                    .init(device)?;
-                let stem = Sequential::new(vec![
-                    Layer::Conv(conv),
-                    Layer::MaxPool(max_pool(3, 2, 1, false)),
-                ]);
-                let plan = [64, 128, 256, 512]
-                    .iter()
-                    .zip(blocks)
-                    .enumerate()
-                    .map(|(i, (&planes, n))| (w(planes), n, if i == 0 { 1 } else { 2 }))
-                    .collect();
-                (stem, kind, plan)
-            }
-            None => {
-                let n = (cifar_depth(arch) - 2) / 6;
-                let conv = ConvBnActConfig::new(in_channels, w(16), 3)
-                    .bn_no_bias()
-                    .init_scheme(knobs.init)
-                    .init(device)?;
-                let stem = Sequential::new(vec![Layer::Conv(conv)]);
-                let plan = vec![(w(16), n, 1), (w(32), n, 2), (w(64), n, 2)];
-                (stem, BlockKind::Basic, plan)
-            }
-        };
+    let conv = ConvBnActConfig::new(knobs.input[0], w(64), 7)
+        .stride(2)
+        .bn_no_bias()
+        .init_scheme(knobs.init)
+        .init(device)?;
+    let stem = Sequential::new(vec![
+        Layer::Conv(conv),
+        Layer::MaxPool(max_pool(3, 2, 1, false)),
+    ]);
+    let kind = match block {
+        ResNetBlock::Basic => BlockKind::Basic,
+        ResNetBlock::Bottleneck => BlockKind::Bottleneck,
+    };
+    let plan = [64, 128, 256, 512]
+        .iter()
+        .zip(layers)
+        .enumerate()
+        .map(|(i, (&planes, n))| (w(planes), n, if i == 0 { 1 } else { 2 }))
+        .collect();
+    assemble(stem, kind, plan, knobs, device)
+}
+
+/// He et al.'s CIFAR net (§4.2): 3×3 stem of 16, three stages of `n` basic blocks at
+/// 16-32-64 channels (6n + 2 layers), GAP, FC. The shortcut knob decides A, B or none.
+pub(crate) fn build_cifar(n: usize, knobs: &Knobs, device: &Device) -> Result<ResNet, ShapeError> {
+    let w = |c: usize| scale_channels(c, knobs.width, 1);
+    let conv = ConvBnActConfig::new(knobs.input[0], w(16), 3)
+        .bn_no_bias()
+        .init_scheme(knobs.init)
+        .init(device)?;
+    let stem = Sequential::new(vec![Layer::Conv(conv)]);
+    let plan = vec![(w(16), n, 1), (w(32), n, 2), (w(64), n, 2)];
+    assemble(stem, BlockKind::Basic, plan, knobs, device)
+}
+
+/// Stages of `(planes, blocks, stride)` after `stem`, then the GAP head.
+fn assemble(
+    stem: Sequential,
+    kind: BlockKind,
+    plan: Vec<(usize, usize, usize)>,
+    knobs: &Knobs,
+    device: &Device,
+) -> Result<ResNet, ShapeError> {
     let mut channels = stem_channels(&stem);
     let stages = plan
         .into_iter()

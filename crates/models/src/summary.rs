@@ -1,7 +1,5 @@
 //! The per-layer table behind `convlab summary`.
 
-use std::fmt::Write as _;
-
 use convlab_blocks::{LayerRow, Shape};
 use serde::Serialize;
 
@@ -38,58 +36,27 @@ impl Summary {
     /// The table: layer path, kind, output shape, parameters, MACs; the last line is
     /// `total params: <N>  MACs: <M>`.
     pub fn render(&self) -> String {
-        let headers = ["layer", "kind", "output", "params", "MACs"];
-        let cells: Vec<[String; 5]> = self
-            .rows
-            .iter()
-            .map(|r| {
-                [
-                    r.path.clone(),
-                    r.kind.clone(),
-                    r.output.to_string(),
-                    r.params.to_string(),
-                    r.macs.to_string(),
-                ]
-            })
-            .collect();
-        let mut widths = headers.map(str::len);
-        for row in &cells {
-            for (w, c) in widths.iter_mut().zip(row) {
-                *w = (*w).max(c.chars().count());
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::ASCII_MARKDOWN)
+            .set_header(["layer", "kind", "output", "params", "MACs"]);
+        for r in &self.rows {
+            t.add_row([
+                r.path.clone(),
+                r.kind.clone(),
+                r.output.to_string(),
+                r.params.to_string(),
+                r.macs.to_string(),
+            ]);
+        }
+        for i in [3, 4] {
+            if let Some(col) = t.column_mut(i) {
+                col.set_cell_alignment(comfy_table::CellAlignment::Right);
             }
         }
-        let mut out = String::new();
         let [c, h, w] = self.input;
-        let _ = writeln!(
-            out,
-            "{} (input {c}x{h}x{w}, output {})",
-            self.arch, self.output
-        );
-        let line = |out: &mut String, row: [&str; 5]| {
-            let _ = writeln!(
-                out,
-                "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2],
-                w3 = widths[3],
-                w4 = widths[4]
-            );
-        };
-        line(&mut out, headers);
-        for row in &cells {
-            line(&mut out, [&row[0], &row[1], &row[2], &row[3], &row[4]]);
-        }
-        let _ = write!(
-            out,
-            "total params: {}  MACs: {}",
-            self.total_params, self.total_macs
-        );
-        out
+        format!(
+            "{} (input {c}x{h}x{w}, output {})\n{t}\ntotal params: {}  MACs: {}",
+            self.arch, self.output, self.total_params, self.total_macs
+        )
     }
 }

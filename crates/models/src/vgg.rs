@@ -9,9 +9,9 @@
 use burn::tensor::Device;
 use convlab_blocks::{DropoutPosition, Op, ShapeError, build_stack};
 
-use crate::arch::Arch;
+use crate::arch::VggConfig;
+use crate::common::{FeatureNet, feature_net, stack_head, stack_options};
 use crate::config::Knobs;
-use crate::network::{FeatureNet, feature_net, stack_head, stack_options};
 
 /// A table entry: conv to this many channels, or `M` for a max pool.
 const M: usize = 0;
@@ -27,18 +27,24 @@ const E: &[usize] = &[
     64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M,
 ];
 
-fn config(arch: Arch) -> &'static [usize] {
-    use Arch::*;
-    match arch {
-        Vgg11 | Vgg11Bn | Vgg11Cifar | Vgg11BnCifar => A,
-        Vgg13 | Vgg13Bn | Vgg13Cifar | Vgg13BnCifar => B,
-        Vgg16 | Vgg16Bn | Vgg16Cifar | Vgg16BnCifar => D,
-        _ => E,
+fn table(config: VggConfig) -> &'static [usize] {
+    match config {
+        VggConfig::A => A,
+        VggConfig::B => B,
+        VggConfig::D => D,
+        VggConfig::E => E,
     }
 }
 
-pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<FeatureNet, ShapeError> {
-    let ops: Vec<Op> = config(arch)
+/// `cifar`: the 32×32 variant with the 512-512 classifier. Batch norm is a knob (the `-bn`
+/// rows default it on).
+pub(crate) fn build(
+    config: VggConfig,
+    cifar: bool,
+    knobs: &Knobs,
+    device: &Device,
+) -> Result<FeatureNet, ShapeError> {
+    let ops: Vec<Op> = table(config)
         .iter()
         .map(|&v| match v {
             M => Op::MaxPool {
@@ -57,7 +63,7 @@ pub(crate) fn build(arch: Arch, knobs: &Knobs, device: &Device) -> Result<Featur
         })
         .collect();
     let features = build_stack(&ops, stack_options(knobs), device)?;
-    let head = if arch.is_cifar() {
+    let head = if cifar {
         stack_head(knobs, None, &[512, 512], DropoutPosition::BeforeHidden)
     } else {
         stack_head(

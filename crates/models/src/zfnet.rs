@@ -7,8 +7,8 @@
 use burn::tensor::Device;
 use convlab_blocks::{DropoutPosition, Op, ShapeError, build_stack};
 
+use crate::common::{FeatureNet, feature_net, stack_head, stack_options};
 use crate::config::Knobs;
-use crate::network::{FeatureNet, feature_net, stack_head, stack_options};
 
 const fn conv(out: usize, k: usize, s: usize, p: usize) -> Op {
     Op::Conv {
