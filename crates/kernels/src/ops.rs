@@ -1,0 +1,151 @@
+//! Public operations: on flex (f32) they run this crate's kernels through the backend
+//! extension in `flex.rs`; on every other backend, and with `CONVLAB_KERNELS=burn` in the
+//! environment (for A/B measurements), they are Burn's own ops. Both give the same numbers
+//! within float rounding (tests prove it on a table of shapes, forward and every gradient).
+
+use std::sync::OnceLock;
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::module;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::{DType, Tensor, activation};
+
+use crate::flex::KernelOps;
+
+/// Whether the kernels are switched on (`CONVLAB_KERNELS=burn` switches them off).
+pub fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("CONVLAB_KERNELS").map_or(true, |v| v != "burn"))
+}
+
+/// Which kernels flex uses in this process, e.g. `convlab kernels, convolutions by oneDNN
+/// 2.6.3 (cpu runtime: OpenMP)`.
+pub fn conv_engine() -> String {
+    if !enabled() {
+        return "Burn's own ops (CONVLAB_KERNELS=burn)".into();
+    }
+    #[cfg(convlab_dnnl)]
+    return format!(
+        "convlab kernels, convolutions by {}",
+        crate::dnnl::version()
+    );
+    #[cfg(not(convlab_dnnl))]
+    "convlab kernels, Burn's convolutions (built without oneDNN)".into()
+}
+
+fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
+    enabled()
+        && t.dtype() == DType::F32
+        && matches!(
+            t.device().as_dispatch().clone().inner(),
+            DispatchDevice::Flex(_)
+        )
+}
+
+/// 2-D convolution, PyTorch's `F.conv2d` with per-side padding: `x [N, C, H, W]`,
+/// `weight [F, C/groups, KH, KW]`, `bias [F]` → `[N, F, H', W']`.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    if !on_flex(&x) {
+        return module::conv2d(x, weight, bias, options);
+    }
+    let out = match bias {
+        Some(b) => <Dispatch as KernelOps>::cl_conv2d_bias(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            b.into_dispatch(),
+            options,
+        ),
+        None => {
+            <Dispatch as KernelOps>::cl_conv2d(x.into_dispatch(), weight.into_dispatch(), options)
+        }
+    };
+    Tensor::from_dispatch(out)
+}
+
+/// Output and batch statistics of a training-mode batch norm.
+pub struct BatchNormTrain {
+    /// Normalised (and, if asked, rectified) output, shaped as the input.
+    pub output: Tensor<4>,
+    /// Per-channel batch mean, detached.
+    pub mean: Tensor<1>,
+    /// Per-channel biased (population) batch variance, detached.
+    pub variance: Tensor<1>,
+}
+
+/// Batch norm with the batch's own statistics, `relu` applied after when asked:
+/// `y = γ (x − μ_B) / √(σ²_B + ε) + β`, statistics over N, H, W per channel.
+pub fn batch_norm_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+    relu: bool,
+) -> BatchNormTrain {
+    if on_flex(&x) {
+        let (y, mean, var) = <Dispatch as KernelOps>::cl_batch_norm_train(
+            x.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            epsilon,
+            relu,
+        );
+        return BatchNormTrain {
+            output: Tensor::from_dispatch(y),
+            mean: Tensor::from_dispatch(mean),
+            variance: Tensor::from_dispatch(var),
+        };
+    }
+    let r = module::batch_norm_train(x, gamma, beta, epsilon);
+    BatchNormTrain {
+        output: if relu {
+            activation::relu(r.output)
+        } else {
+            r.output
+        },
+        mean: r.mean,
+        variance: r.variance,
+    }
+}
+
+/// Batch norm with given statistics (evaluation, or a frozen layer), `relu` after when asked.
+/// Differentiable on an autodiff device (Burn's composed op); a single fused pass otherwise.
+pub fn batch_norm_eval(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    epsilon: f64,
+    relu: bool,
+) -> Tensor<4> {
+    if on_flex(&x) && !x.device().is_autodiff() {
+        // y = x·scale + shift with scale = γ/√(var + ε), shift = β − μ·scale.
+        let scale = gamma.div(variance.add_scalar(epsilon).sqrt());
+        let shift = beta.sub(mean.mul(scale.clone()));
+        let c = scale.dims()[0];
+        let y = x
+            .mul(scale.reshape([1, c, 1, 1]))
+            .add(shift.reshape([1, c, 1, 1]));
+        return if relu { activation::relu(y) } else { y };
+    }
+    let y = module::batch_norm(x, gamma, beta, mean, variance, epsilon);
+    if relu { activation::relu(y) } else { y }
+}
+
+/// Max pooling with PyTorch's semantics (`ceil_mode` windows that start inside the padded
+/// input).
+pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
+    let symmetric = options.padding.iter().all(|(a, b)| a == b);
+    if on_flex(&x) && symmetric && options.dilation == [1, 1] {
+        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_max_pool2d(
+            x.into_dispatch(),
+            options,
+        ));
+    }
+    module::max_pool2d(x, options)
+}
