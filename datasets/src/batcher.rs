@@ -48,6 +48,9 @@ impl Dataset<usize> for IndexDataset {
 pub struct ImageBatch {
     pub images: Tensor<4>,
     pub targets: Tensor<1, Int>,
+    /// Seed for the device's random draws while training on this batch (dropout), derived
+    /// from (seed, epoch, batch) by the training loader; `None` leaves the generator alone.
+    pub rng_key: Option<u64>,
 }
 
 /// Turns sample indices into an [`ImageBatch`].
@@ -147,6 +150,7 @@ impl ImageBatcher {
         ImageBatch {
             images: Tensor::from_data(TensorData::new(pixels, [n, c, h, w]), device),
             targets: Tensor::from_data(TensorData::new(labels, [n]), device),
+            rng_key: None,
         }
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
+use crate::catalog::{Check, DataFile, DatasetName, Remote, missing_error};
 use crate::error::{DataError, Result};
 use crate::io::md5_hex;
-use crate::registry::{DatasetName, Remote, locate, missing_error, verify_file};
+use crate::store::{MANIFEST, locate, verify_file};
 
 /// Downloads whatever of `dataset` is missing from `dir` (files already present are used
 /// without any network access).
@@ -32,13 +33,14 @@ pub fn fetch(dataset: DatasetName, dir: &Path) -> Result<()> {
                 download(url, &archive, md5)
                     .map_err(|e| with_hint(e, dataset, dir, &missing[0]))?;
             }
-            unpack(&archive, dir, dataset.folder())
+            unpack(&archive, dir, dataset.folder())?;
+            record_manifest(dataset, dir)
         }
         Remote::Files { base_urls } => {
             let folder = dir.join(dataset.folder());
             std::fs::create_dir_all(&folder).map_err(|e| DataError::io(&folder, e))?;
             for f in &missing {
-                let crate::registry::Check::Idx { gz_md5, .. } = f.check else {
+                let Check::Idx { gz_md5, .. } = f.check else {
                     continue;
                 };
                 let target = folder.join(format!("{}.gz", f.name));
@@ -62,12 +64,7 @@ pub fn fetch(dataset: DatasetName, dir: &Path) -> Result<()> {
     }
 }
 
-fn with_hint(
-    e: DataError,
-    dataset: DatasetName,
-    dir: &Path,
-    file: &crate::registry::DataFile,
-) -> DataError {
+fn with_hint(e: DataError, dataset: DatasetName, dir: &Path, file: &DataFile) -> DataError {
     match e {
         DataError::Download { url, message, .. } => {
             let hint = match missing_error(dataset, dir, file) {
@@ -173,4 +170,21 @@ pub fn unpack(archive: &Path, dir: &Path, folder: &str) -> Result<()> {
     }
     std::fs::rename(&extracted, &target).map_err(|e| DataError::io(&target, e))?;
     Ok(())
+}
+
+/// Writes [`MANIFEST`] for a folder just unpacked from an archive whose MD5 matched.
+fn record_manifest(dataset: DatasetName, dir: &Path) -> Result<()> {
+    let folder = dir.join(dataset.folder());
+    let mut sums = std::collections::BTreeMap::new();
+    for f in dataset.files() {
+        let path = folder.join(&f.name);
+        if path.is_file() {
+            sums.insert(f.name.clone(), md5_hex(&crate::io::read(&path)?));
+        }
+    }
+    let text = serde_json::to_string_pretty(&sums).map_err(|e| DataError::Format {
+        path: folder.join(MANIFEST),
+        message: e.to_string(),
+    })?;
+    crate::io::write_atomic(&folder.join(MANIFEST), text.as_bytes())
 }

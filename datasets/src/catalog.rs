@@ -1,4 +1,5 @@
-//! The named datasets convlab can fetch, find, verify and load.
+//! The named datasets convlab knows: shapes, class names, the files training reads and how
+//! each is verified, where they can be downloaded, and where they live on disk.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -6,12 +7,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::cifar::{self, CifarKind};
-use crate::dataset::ImageSet;
-use crate::download;
+use crate::cifar::CifarKind;
 use crate::error::{DataError, Result};
-use crate::idx;
-use crate::io::{md5_hex, read};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -257,175 +254,6 @@ pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
         .join("data")
 }
 
-/// State of one file as `data info` / `data verify` report it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FileState {
-    Missing,
-    /// Present; not yet checked (`info` does not read the files).
-    Present,
-    Verified,
-    Invalid(String),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FileReport {
-    pub name: String,
-    pub path: Option<PathBuf>,
-    pub bytes: Option<u64>,
-    pub state: FileState,
-}
-
-/// Finds a dataset file in the data directory or a system folder; IDX files may be `.gz`.
-pub fn locate(dataset: DatasetName, file: &DataFile, dir: &Path) -> Option<PathBuf> {
-    let mut roots = vec![dir.join(dataset.folder())];
-    roots.extend(dataset.system_dirs());
-    let names: Vec<String> = match file.check {
-        Check::Idx { .. } => vec![format!("{}.gz", file.name), file.name.clone()],
-        Check::Cifar { .. } => vec![file.name.clone()],
-    };
-    roots
-        .iter()
-        .flat_map(|r| names.iter().map(move |n| r.join(n)))
-        .find(|p| p.is_file())
-}
-
-/// Checks one file's content; `Ok` means it is complete and what upstream published.
-pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
-    match &file.check {
-        Check::Cifar { records, kind } => {
-            cifar::parse(path, &read(path)?, *kind, Some(*records)).map(|_| ())
-        }
-        Check::Idx { gz_md5, raw_md5 } => {
-            let bytes = read(path)?;
-            if crate::io::is_gzip(&bytes) && md5_hex(&bytes) == *gz_md5 {
-                return Ok(());
-            }
-            let raw = if crate::io::is_gzip(&bytes) {
-                crate::io::gunzip(path, &bytes)?
-            } else {
-                bytes
-            };
-            match raw_md5 {
-                Some(expected) => {
-                    let found = md5_hex(&raw);
-                    if found == *expected {
-                        Ok(())
-                    } else {
-                        Err(DataError::Checksum {
-                            path: path.into(),
-                            algorithm: "md5 (decompressed)",
-                            expected: expected.to_string(),
-                            found,
-                        })
-                    }
-                }
-                None => Err(DataError::Checksum {
-                    path: path.into(),
-                    algorithm: "md5 (.gz)",
-                    expected: gz_md5.to_string(),
-                    found: md5_hex(&read(path)?),
-                }),
-            }
-        }
-    }
-}
-
-/// Per-file report; `deep` reads and checks every file.
-pub fn report(dataset: DatasetName, dir: &Path, deep: bool) -> Vec<FileReport> {
-    dataset
-        .files()
-        .into_iter()
-        .map(|f| {
-            let path = locate(dataset, &f, dir);
-            let bytes = path
-                .as_ref()
-                .and_then(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len());
-            let state = match (&path, deep) {
-                (None, _) => FileState::Missing,
-                (Some(_), false) => FileState::Present,
-                (Some(p), true) => match verify_file(p, &f) {
-                    Ok(()) => FileState::Verified,
-                    Err(e) => FileState::Invalid(e.to_string()),
-                },
-            };
-            FileReport {
-                name: f.name,
-                path,
-                bytes,
-                state,
-            }
-        })
-        .collect()
-}
-
-/// Training and test sets of a named dataset.
-#[derive(Debug, Clone)]
-pub struct Splits {
-    pub train: ImageSet,
-    pub test: ImageSet,
-}
-
-/// Loads a dataset from `dir`; with `fetch`, downloads missing files first. Without network
-/// the error says which file to put where and where to get it.
-pub fn load(dataset: DatasetName, dir: &Path, fetch: bool) -> Result<Splits> {
-    let missing: Vec<DataFile> = dataset
-        .files()
-        .into_iter()
-        .filter(|f| locate(dataset, f, dir).is_none())
-        .collect();
-    if !missing.is_empty() {
-        if fetch {
-            download::fetch(dataset, dir)?;
-        } else {
-            return Err(missing_error(dataset, dir, &missing[0]));
-        }
-    }
-    let path_of =
-        |f: &DataFile| locate(dataset, f, dir).ok_or_else(|| missing_error(dataset, dir, f));
-    let files = dataset.files();
-    let names = class_names_on_disk(dataset, dir).unwrap_or_else(|| dataset.class_names());
-    match dataset {
-        DatasetName::Cifar10 | DatasetName::Cifar100 => {
-            let kind = if dataset == DatasetName::Cifar10 {
-                CifarKind::Cifar10
-            } else {
-                CifarKind::Cifar100
-            };
-            let (train_files, test_file) = files.split_at(files.len() - 1);
-            let read_all = |fs: &[DataFile]| -> Result<ImageSet> {
-                let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-                for f in fs {
-                    let p = path_of(f)?;
-                    let Check::Cifar { records, .. } = f.check else {
-                        unreachable!("cifar files")
-                    };
-                    let r = cifar::parse(&p, &read(&p)?, kind, Some(records))?;
-                    pixels.extend(r.pixels);
-                    labels.extend(r.labels);
-                }
-                ImageSet::new([3, 32, 32], pixels, labels, names.clone())
-            };
-            Ok(Splits {
-                train: read_all(train_files)?,
-                test: read_all(test_file)?,
-            })
-        }
-        DatasetName::Mnist | DatasetName::FashionMnist => {
-            let pair = |images: &DataFile, labels: &DataFile| -> Result<ImageSet> {
-                let (_, rows, cols, pixels, l) =
-                    idx::load_pair(&path_of(images)?, &path_of(labels)?, names.len())?;
-                ImageSet::new([1, rows, cols], pixels, l, names.clone())
-            };
-            Ok(Splits {
-                train: pair(&files[0], &files[1])?,
-                test: pair(&files[2], &files[3])?,
-            })
-        }
-    }
-}
-
 /// The error for a file that is not there: which file, where to put it, where to get it.
 pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataError {
     let target = dir.join(dataset.folder());
@@ -461,22 +289,4 @@ pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataE
         path: target.join(&file.name),
         hint,
     }
-}
-
-/// Class names from the files that come with the CIFAR archives (`batches.meta.txt`,
-/// `fine_label_names.txt`), when present and complete.
-fn class_names_on_disk(dataset: DatasetName, dir: &Path) -> Option<Vec<String>> {
-    let (file, n) = match dataset {
-        DatasetName::Cifar10 => ("batches.meta.txt", 10),
-        DatasetName::Cifar100 => ("fine_label_names.txt", 100),
-        _ => return None,
-    };
-    let text = std::fs::read_to_string(dir.join(dataset.folder()).join(file)).ok()?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    (names.len() == n).then_some(names)
 }

@@ -1,0 +1,165 @@
+//! Finding and verifying a dataset's files on disk (`data info`, `data verify`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::catalog::{Check, DataFile, DatasetName};
+use crate::cifar;
+use crate::error::{DataError, Result};
+use crate::io::{md5_hex, read};
+
+/// Written next to the files of an archive whose MD5 matched when it was unpacked: the MD5 of
+/// every file it produced, so `data verify` can hash files that have no published checksum of
+/// their own (CIFAR's `.bin` files).
+pub const MANIFEST: &str = "convlab-md5.json";
+
+/// State of one file as `data info` / `data verify` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileState {
+    Missing,
+    /// Present; not yet checked (`info` does not read the files).
+    Present,
+    Verified,
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub bytes: Option<u64>,
+    pub state: FileState,
+}
+
+/// Finds a dataset file in the data directory or a system folder; IDX files may be `.gz`.
+pub fn locate(dataset: DatasetName, file: &DataFile, dir: &Path) -> Option<PathBuf> {
+    let mut roots = vec![dir.join(dataset.folder())];
+    roots.extend(dataset.system_dirs());
+    let names: Vec<String> = match file.check {
+        Check::Idx { .. } => vec![format!("{}.gz", file.name), file.name.clone()],
+        Check::Cifar { .. } => vec![file.name.clone()],
+    };
+    roots
+        .iter()
+        .flat_map(|r| names.iter().map(move |n| r.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Checks one file's content; `Ok` means it is complete and what upstream published.
+pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
+    match &file.check {
+        Check::Cifar { records, kind } => {
+            let bytes = read(path)?;
+            cifar::parse(path, &bytes, *kind, Some(*records))?;
+            let recorded = path
+                .parent()
+                .and_then(|d| std::fs::read_to_string(d.join(MANIFEST)).ok())
+                .and_then(|t| serde_json::from_str::<BTreeMap<String, String>>(&t).ok())
+                .and_then(|m| m.get(&file.name).cloned());
+            match recorded {
+                Some(expected) => {
+                    let found = md5_hex(&bytes);
+                    if found == expected {
+                        Ok(())
+                    } else {
+                        Err(DataError::Checksum {
+                            path: path.into(),
+                            algorithm: "md5 (recorded when the verified archive was unpacked)",
+                            expected,
+                            found,
+                        })
+                    }
+                }
+                None => Ok(()),
+            }
+        }
+        Check::Idx { gz_md5, raw_md5 } => {
+            let bytes = read(path)?;
+            if crate::io::is_gzip(&bytes) && md5_hex(&bytes) == *gz_md5 {
+                return Ok(());
+            }
+            let raw = if crate::io::is_gzip(&bytes) {
+                crate::io::gunzip(path, &bytes)?
+            } else {
+                bytes
+            };
+            match raw_md5 {
+                Some(expected) => {
+                    let found = md5_hex(&raw);
+                    if found == *expected {
+                        Ok(())
+                    } else {
+                        Err(DataError::Checksum {
+                            path: path.into(),
+                            algorithm: "md5 (decompressed)",
+                            expected: expected.to_string(),
+                            found,
+                        })
+                    }
+                }
+                None => Err(DataError::Checksum {
+                    path: path.into(),
+                    algorithm: "md5 (.gz)",
+                    expected: gz_md5.to_string(),
+                    found: md5_hex(&read(path)?),
+                }),
+            }
+        }
+    }
+}
+
+/// Per-file report; `deep` reads and checks every file.
+pub fn report(dataset: DatasetName, dir: &Path, deep: bool) -> Vec<FileReport> {
+    dataset
+        .files()
+        .into_iter()
+        .map(|f| {
+            let path = locate(dataset, &f, dir);
+            let bytes = path
+                .as_ref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len());
+            let state = match (&path, deep) {
+                (None, _) => FileState::Missing,
+                (Some(_), false) => FileState::Present,
+                (Some(p), true) => match verify_file(p, &f) {
+                    Ok(()) => FileState::Verified,
+                    Err(e) => FileState::Invalid(e.to_string()),
+                },
+            };
+            FileReport {
+                name: f.name,
+                path,
+                bytes,
+                state,
+            }
+        })
+        .collect()
+}
+
+/// The MD5 manifest of a dataset folder, if one was written when it was unpacked.
+pub fn manifest(dataset: DatasetName, dir: &Path) -> Option<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(dir.join(dataset.folder()).join(MANIFEST)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Class names from the files that come with the CIFAR archives (`batches.meta.txt`,
+/// `fine_label_names.txt`), when present and complete.
+pub(crate) fn class_names_on_disk(dataset: DatasetName, dir: &Path) -> Option<Vec<String>> {
+    let (file, n) = match dataset {
+        DatasetName::Cifar10 => ("batches.meta.txt", 10),
+        DatasetName::Cifar100 => ("fine_label_names.txt", 100),
+        _ => return None,
+    };
+    let text = std::fs::read_to_string(dir.join(dataset.folder()).join(file)).ok()?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    (names.len() == n).then_some(names)
+}
