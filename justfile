@@ -42,6 +42,24 @@ models:
 summary arch *args:
     cargo run -q --bin convlab -- summary {{arch}} {{args}}
 
+# Compare backends on the same weights (default set: one model per family).
+compare-backends *args:
+    cargo run -q --bin convlab -- compare-backends {{args}}
+
+# Training and inference images/s per model and backend, e.g. `just bench --arch resnet20`.
+bench *args:
+    cargo run -q --bin convlab -- bench {{args}}
+
+# convlab (flex) against PyTorch 2.15 side by side, interleaved, with the ratio per model.
+# Creates ~/.cache/convlab/torch (torch 2.15.0 from PyPI, about 5 GB) the first time.
+bench-vs-torch *args:
+    cargo build -q --bin convlab
+    "$(scripts/torch_venv.sh)" scripts/bench_vs_torch.py --convlab "$CARGO_TARGET_DIR/debug/convlab" {{args}}
+
+# Regenerate the PyTorch reference values of tests/golden (Debian's python3-torch).
+golden:
+    /usr/bin/python3 scripts/golden/make_golden.py
+
 # Format and lint.
 lint:
     cargo fmt --all -- --check

@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// A hardware GPU through wgpu when one exists, flex otherwise.
@@ -188,4 +188,37 @@ fn wgpu_any() -> Result<Selected, BackendError> {
 #[cfg(not(feature = "wgpu"))]
 fn hardware_gpu() -> Option<Selected> {
     None
+}
+
+/// Process set-up before any Burn call; the binary calls it first thing in `main`, before any
+/// thread exists (it sets environment variables):
+/// - `BURN_DEVICE`: Burn creates restored optimizer state on `Device::default()`, which would
+///   start the wgpu runtime whenever it is compiled in; pointed at a CPU backend it costs
+///   nothing, and the state moves to the run's device on its first step. An explicit
+///   `BURN_DEVICE` is left alone.
+/// - `XDG_RUNTIME_DIR`: the Vulkan loader prints `error: XDG_RUNTIME_DIR is invalid or not set`
+///   on every adapter probe without one; a private directory is made when it is unset.
+#[allow(unsafe_code)]
+pub fn prepare_process(backend: Option<Backend>) {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        let device = match backend {
+            Some(Backend::Ndarray) if cfg!(feature = "ndarray") => "ndarray",
+            _ => "flex",
+        };
+        // SAFETY: called at the start of `main`, before any thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", device) };
+    }
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+        let dir = std::env::temp_dir().join(format!("convlab-runtime-{user}"));
+        if std::fs::create_dir_all(&dir).is_ok() {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+            }
+            // SAFETY: as above.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
 }

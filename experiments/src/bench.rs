@@ -4,17 +4,24 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, anyhow, bail};
+use burn::data::dataloader::DataLoader;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Distribution, Tensor};
+use burn::train::Learner;
+use convlab_datasets::{
+    AugmentConfig, Augmenter, ChannelStats, CropConfig, ImageBatcher, SyntheticConfig, generate,
+};
 use convlab_models::{Arch, HeadKind, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, select};
+use crate::classifier::Classifier;
+use crate::loader::EpochLoader;
+use crate::recipe::{OptimizerConfig, OptimizerKind};
+use crate::schedule::Schedule;
 
 /// The architectures of the PyTorch reference script (`scripts/bench_torch.py`), configured to
 /// match it layer for layer.
@@ -63,9 +70,16 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Measures one model on one backend in this process: `warmup` untimed steps, then `steps`
-/// timed training steps (forward, loss, backward, SGD with Nesterov momentum and weight decay)
-/// and as many inference batches, all on one fixed random batch.
+/// Measures one model on one backend in this process, on `train`'s own path:
+/// - data: synthetic 8-bit images of the model's input shape in memory, through the training
+///   loader and batcher (normalisation, and for 3-channel inputs the CIFAR recipes' crop + flip);
+/// - step: burn-train's per-iteration calls on a [`Learner`] built as `train` builds it
+///   ([`Classifier`]'s step, the recipe optimiser — SGD, Nesterov momentum 0.9, weight decay
+///   5e-4 on every parameter — and the LR schedule): `train_step`, `lr_step`,
+///   `optimizer_step`. Not included: burn-train's per-iteration metric bookkeeping.
+///
+/// `warmup` untimed steps, then `steps` timed ones; then as many inference batches in eval
+/// mode on the plain device.
 pub fn bench_one(
     cfg: &ModelConfig,
     backend: Backend,
@@ -75,53 +89,83 @@ pub fn bench_one(
 ) -> Result<BenchRow> {
     let s = select(backend)?;
     let ad = s.device.clone().autodiff();
-    s.device.seed(0);
-    let mut model = cfg
-        .init(&ad)
-        .with_context(|| format!("building {}", cfg.arch))?;
+    let model =
+        crate::model::build(cfg, &ad, 0).with_context(|| format!("building {}", cfg.arch))?;
     let params = convlab_blocks::count_params(&model);
     let [c, h, w] = model.input;
     let classes = model.classes;
-    let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &ad).into_data();
-    let y = TensorData::new(
-        (0..batch).map(|i| (i % classes) as i64).collect::<Vec<_>>(),
-        [batch],
+    let total = warmup + steps;
+    let set = Arc::new(generate(&SyntheticConfig::new(
+        (batch * total).max(batch),
+        [c, h, w],
+        classes,
+        0,
+    ))?);
+    let stats = ChannelStats::compute(&set);
+    let augment = (c == 3 && h >= 16).then(|| {
+        Augmenter::new(
+            AugmentConfig {
+                crop: Some(CropConfig {
+                    padding: 4,
+                    fill: Default::default(),
+                }),
+                hflip: 0.5,
+                ..Default::default()
+            },
+            0,
+            vec![0; c],
+        )
+    });
+    let loader = EpochLoader::new(
+        Arc::new(ImageBatcher::new(set.clone(), &stats, augment)),
+        batch,
+        Some(0),
+        ad.clone(),
     );
-    let ce = CrossEntropyLossConfig::new().init(&ad);
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_dampening(0.0)
-                .with_nesterov(true),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
+    let optimizer = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 5e-4,
+        decay_norm_and_bias: true,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+    };
+    let schedule = Schedule::new(Default::default(), optimizer.lr, total, 1);
+    let mut learner = Learner::new(
+        Classifier::new(model, 0.0, 0.3),
+        crate::optim::build(&optimizer),
+        schedule,
+    );
     let mut times = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
+    let mut batches = loader.iter();
+    for i in 0..total {
         let start = Instant::now();
-        let images = Tensor::<4>::from_data(x.clone(), &ad);
-        let targets = Tensor::<1, Int>::from_data(y.clone(), &ad);
-        let loss = ce.forward(model.forward(images), targets);
-        // Reading the loss waits for this forward pass and, queued before it, the previous
-        // step's backward pass and update: in steady state a step's time is all of its work.
-        let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(0.05, model, grads);
+        let Some(Ok(item)) = batches.next() else {
+            bail!("the synthetic training set ran out of batches");
+        };
+        let out = learner.train_step(item);
+        learner.lr_step();
+        learner.optimizer_step(out.grads);
+        // Wait for this step's work (a no-op on CPU backends, which compute eagerly).
+        let _ = out.item.loss.into_data();
         if i >= warmup {
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    let eval = model.valid();
+    let eval = learner.model().model.valid();
+    let x = Tensor::<4>::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &s.device);
     let mut infer = Vec::with_capacity(steps);
-    for i in 0..warmup + steps {
+    for i in 0..total {
         let start = Instant::now();
-        let logits = eval.forward(Tensor::<4>::from_data(x.clone(), &s.device));
+        let logits = eval.forward(x.clone());
         let _ = logits.into_data();
         if i >= warmup {
             infer.push(start.elapsed().as_secs_f64());
         }
     }
-    let total: f64 = times.iter().sum();
+    let total_train: f64 = times.iter().sum();
     let total_infer: f64 = infer.iter().sum();
     Ok(BenchRow {
         arch: cfg.arch.name().to_string(),
@@ -129,7 +173,7 @@ pub fn bench_one(
         device: s.description,
         batch,
         params,
-        train_images_per_s: (batch * steps) as f64 / total,
+        train_images_per_s: (batch * steps) as f64 / total_train,
         train_step_ms_median: median(times) * 1e3,
         infer_images_per_s: (batch * steps) as f64 / total_infer,
         peak_rss_mb: peak_rss_mb(),
@@ -180,23 +224,29 @@ pub fn bench_all(
     Ok(rows)
 }
 
+/// The measurements as a table.
 pub fn render(rows: &[BenchRow]) -> String {
-    let mut out = format!(
-        "{:<16} {:<8} {:>6} {:>11} {:>12} {:>11} {:>12} {:>9}\n",
-        "arch", "backend", "batch", "params", "train img/s", "step ms", "infer img/s", "peak MiB"
-    );
+    let mut t = crate::table::new(&[
+        "arch",
+        "backend",
+        "batch",
+        "params",
+        "train img/s",
+        "step ms",
+        "infer img/s",
+        "peak MiB",
+    ]);
     for r in rows {
-        out.push_str(&format!(
-            "{:<16} {:<8} {:>6} {:>11} {:>12.1} {:>11.1} {:>12.1} {:>9}\n",
-            r.arch,
-            r.backend,
-            r.batch,
-            r.params,
-            r.train_images_per_s,
-            r.train_step_ms_median,
-            r.infer_images_per_s,
-            r.peak_rss_mb.map_or("-".to_string(), |m| format!("{m:.0}"))
-        ));
+        t.add_row(vec![
+            r.arch.clone(),
+            r.backend.clone(),
+            r.batch.to_string(),
+            r.params.to_string(),
+            format!("{:.1}", r.train_images_per_s),
+            format!("{:.1}", r.train_step_ms_median),
+            format!("{:.1}", r.infer_images_per_s),
+            r.peak_rss_mb.map_or("-".to_string(), |m| format!("{m:.0}")),
+        ]);
     }
-    out
+    t.to_string()
 }

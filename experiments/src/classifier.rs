@@ -1,62 +1,83 @@
 //! The training wrapper: a model plus its loss, implementing burn-train's step traits (the
 //! orphan rule keeps them out of the model crate).
+//!
+//! Losses follow PyTorch's `F.cross_entropy`: mean over the batch, label smoothing as
+//! `(1 − ε)·CE + ε·mean_c(−log p_c)`, GoogLeNet's auxiliary losses added with their weight.
+//! What the metrics report as `Loss` is the plain cross entropy of the main head (the same
+//! quantity for training, validation and test); the objective is reported separately.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use burn::backend::ExecutionError;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::Tensor;
-use burn::train::{ClassificationOutput, InferenceStep, Interrupter, TrainOutput, TrainStep};
+use burn::tensor::{Int, Tensor, activation};
+use burn::train::metric::{Adaptor, ItemLazy, LossInput};
+use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
 use convlab_datasets::ImageBatch;
 use convlab_models::Model;
 
-/// Watches training steps: stops the run when the loss stops being finite (the divergence
-/// guard), or after a set number of iterations (used to test interrupted runs).
-#[derive(Clone)]
-pub struct RunGuard {
-    interrupter: Interrupter,
-    diverged: Arc<AtomicBool>,
-    steps: Arc<AtomicUsize>,
-    stop_after: Option<usize>,
-}
+use crate::metrics::{ObjectiveInput, RankInput};
 
-impl std::fmt::Debug for RunGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "RunGuard(diverged: {}, steps: {})",
-            self.diverged(),
-            self.steps()
-        )
+/// Per-sample cross entropy `[N]` of `logits [N, C]` against `targets [N]`, with label
+/// smoothing `smoothing` (0 for none), as `F.cross_entropy(..., reduction="none")`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, smoothing: f64) -> Tensor<1> {
+    let [n, c] = logits.dims();
+    let log_p = activation::log_softmax(logits, 1);
+    let nll = log_p
+        .clone()
+        .gather(1, targets.reshape([n, 1]))
+        .reshape([n])
+        .neg();
+    if smoothing > 0.0 {
+        let uniform = log_p.sum_dim(1).reshape([n]).neg().div_scalar(c as f64);
+        nll.mul_scalar(1.0 - smoothing) + uniform.mul_scalar(smoothing)
+    } else {
+        nll
     }
 }
 
-impl RunGuard {
-    pub fn new(interrupter: Interrupter, stop_after: Option<usize>) -> Self {
+/// Counts training steps in this process; tests use it to stop a run after a set number of
+/// them (interrupted runs) or to make the logits NaN from a given step on (the divergence
+/// guard).
+#[derive(Clone)]
+pub struct StepCounter {
+    interrupter: Interrupter,
+    steps: Arc<AtomicUsize>,
+    stop_after: Option<usize>,
+    nan_after: Option<usize>,
+}
+
+impl std::fmt::Debug for StepCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StepCounter({})", self.steps())
+    }
+}
+
+impl StepCounter {
+    pub fn new(
+        interrupter: Interrupter,
+        stop_after: Option<usize>,
+        nan_after: Option<usize>,
+    ) -> Self {
         Self {
             interrupter,
-            diverged: Arc::new(AtomicBool::new(false)),
             steps: Arc::new(AtomicUsize::new(0)),
             stop_after,
+            nan_after,
         }
     }
 
-    pub fn diverged(&self) -> bool {
-        self.diverged.load(Ordering::SeqCst)
+    /// Whether this step's logits are to be poisoned (fault injection for tests).
+    fn poisoned(&self) -> bool {
+        self.nan_after.is_some_and(|n| self.steps() >= n)
     }
 
-    /// Training steps taken in this process.
     pub fn steps(&self) -> usize {
         self.steps.load(Ordering::SeqCst)
     }
 
-    fn after_step(&self, loss: f32) {
-        if !loss.is_finite() && !self.diverged.swap(true, Ordering::SeqCst) {
-            self.interrupter.stop(Some(&format!(
-                "divergence: the training loss became {loss}"
-            )));
-        }
+    fn tick(&self) {
         let n = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
         if self.stop_after == Some(n) {
             self.interrupter
@@ -68,73 +89,128 @@ impl RunGuard {
 #[derive(Module, Debug)]
 pub struct Classifier {
     pub model: Model,
-    pub label_smoothing: Option<f32>,
+    pub label_smoothing: f64,
     /// Weight of auxiliary-head losses (GoogLeNet).
     pub aux_weight: f64,
     #[module(skip)]
-    pub guard: Option<RunGuard>,
+    pub counter: Option<StepCounter>,
+}
+
+/// What a step reports to the metrics (detached).
+pub struct StepOutput {
+    /// Plain cross entropy per sample, `[N]`.
+    pub loss: Tensor<1>,
+    /// The training objective per sample, `[N]`.
+    pub objective: Tensor<1>,
+    pub logits: Tensor<2>,
+    pub targets: Tensor<1, Int>,
+}
+
+impl ItemLazy for StepOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(StepOutput {
+            loss: self.loss.without_autodiff(),
+            objective: self.objective.without_autodiff(),
+            logits: self.logits.without_autodiff(),
+            targets: self.targets.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for StepOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl Adaptor<RankInput> for StepOutput {
+    fn adapt(&self) -> RankInput {
+        RankInput {
+            logits: self.logits.clone(),
+            targets: self.targets.clone(),
+        }
+    }
+}
+
+impl Adaptor<ObjectiveInput> for StepOutput {
+    fn adapt(&self) -> ObjectiveInput {
+        ObjectiveInput(self.objective.clone())
+    }
 }
 
 impl Classifier {
-    pub fn new(model: Model, label_smoothing: Option<f32>, aux_weight: f64) -> Self {
+    pub fn new(model: Model, label_smoothing: f64, aux_weight: f64) -> Self {
         Self {
             model,
             label_smoothing,
             aux_weight,
-            guard: None,
+            counter: None,
         }
     }
 
-    fn loss(
-        &self,
-        logits: Tensor<2>,
-        targets: burn::tensor::Tensor<1, burn::tensor::Int>,
-    ) -> Tensor<1> {
-        CrossEntropyLossConfig::new()
-            .with_smoothing(self.label_smoothing)
-            .init(&logits.device())
-            .forward(logits, targets)
-    }
-
-    /// Loss and logits without auxiliary heads (evaluation).
-    pub fn evaluate(&self, batch: ImageBatch) -> ClassificationOutput {
+    /// Plain cross entropy and logits without auxiliary heads (evaluation).
+    pub fn evaluate(&self, batch: ImageBatch) -> StepOutput {
         let logits = self.model.forward(batch.images);
-        let loss = self.loss(logits.clone(), batch.targets.clone());
-        ClassificationOutput::new(loss, logits, batch.targets)
+        let loss = cross_entropy(logits.clone(), batch.targets.clone(), 0.0);
+        StepOutput {
+            objective: loss.clone(),
+            loss,
+            logits,
+            targets: batch.targets,
+        }
     }
 }
 
 impl TrainStep for Classifier {
     type Input = ImageBatch;
-    type Output = ClassificationOutput;
+    type Output = StepOutput;
 
-    fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
-        let (logits, aux) = self.model.forward_with_aux(batch.images);
-        let mut loss = self.loss(logits.clone(), batch.targets.clone());
-        let main = loss.clone();
+    fn step(&self, batch: ImageBatch) -> TrainOutput<StepOutput> {
+        // Dropout masks come from the device's generator: seeding it per batch from
+        // (seed, epoch, batch) makes them independent of what ran before, so a resumed run
+        // draws the masks an uninterrupted run draws.
+        if let Some(key) = batch.rng_key {
+            batch.images.device().seed(key);
+        }
+        let targets = batch.targets;
+        let (mut logits, aux) = self.model.forward_with_aux(batch.images);
+        if self.counter.as_ref().is_some_and(StepCounter::poisoned) {
+            logits = logits.mul_scalar(f32::NAN);
+        }
+        let loss = cross_entropy(logits.clone(), targets.clone(), 0.0);
+        let mut objective = if self.label_smoothing > 0.0 {
+            cross_entropy(logits.clone(), targets.clone(), self.label_smoothing)
+        } else {
+            loss.clone()
+        };
         for a in aux {
-            loss = loss
-                + self
-                    .loss(a, batch.targets.clone())
+            objective = objective
+                + cross_entropy(a, targets.clone(), self.label_smoothing)
                     .mul_scalar(self.aux_weight);
         }
-        if let Some(guard) = &self.guard {
-            guard.after_step(loss.clone().into_scalar::<f32>());
+        let grads = objective.clone().mean().backward();
+        if let Some(counter) = &self.counter {
+            counter.tick();
         }
-        let grads = loss.backward();
         TrainOutput::new(
             self,
             grads,
-            ClassificationOutput::new(main, logits, batch.targets),
+            StepOutput {
+                loss: loss.detach(),
+                objective: objective.detach(),
+                logits: logits.detach(),
+                targets,
+            },
         )
     }
 }
 
 impl InferenceStep for Classifier {
     type Input = ImageBatch;
-    type Output = ClassificationOutput;
+    type Output = StepOutput;
 
-    fn step(&self, batch: ImageBatch) -> ClassificationOutput {
+    fn step(&self, batch: ImageBatch) -> StepOutput {
         self.evaluate(batch)
     }
 }

@@ -1,19 +1,28 @@
-//! convlab's experiments: recipes, data preparation, burn-train wiring, evaluation, backend
-//! selection, and the `convlab` command-line front-end.
+//! convlab's experiments: recipes, the stages of a training run (data, model, learner, run
+//! directory), evaluation, backend selection, comparisons and benchmarks, and the commands of
+//! the `convlab` binary.
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod classifier;
+pub mod commands;
 pub mod compare;
 pub mod data;
+pub mod data_cmd;
 pub mod eval;
 pub mod loader;
+pub mod metrics;
+pub mod model;
 pub mod optim;
 pub mod recipe;
 pub mod renderer;
+pub mod rundir;
 pub mod schedule;
+pub mod table;
 pub mod train;
 
 pub use backend::{Backend, BackendError, Selected, select};
 pub use recipe::Recipe;
-pub use train::{RunOutcome, RunStatus, RunSummary, TrainOptions, resume, train};
+pub use rundir::{RunDir, RunStatus, RunSummary};
+pub use train::{ResumeOptions, RunOutcome, TrainOptions, resume, train};

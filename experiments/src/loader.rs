@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::DatasetError;
 use burn::tensor::Device;
-use convlab_datasets::rng::stream;
+use convlab_datasets::rng::{mix, stream};
 use convlab_datasets::{ImageBatch, ImageBatcher};
 use rand::seq::SliceRandom;
 
@@ -73,11 +73,18 @@ impl Iterator for EpochIter<'_> {
             return None;
         }
         let end = (self.pos + self.loader.batch_size).min(self.order.len());
-        let batch = self.loader.batcher.batch_at(
+        let mut batch = self.loader.batcher.batch_at(
             &self.order[self.pos..end],
             self.epoch,
             &self.loader.device,
         );
+        // Training batches carry the seed of their random draws: (seed, epoch, position).
+        batch.rng_key = match (self.loader.shuffle_seed, self.epoch) {
+            (Some(seed), Some(epoch)) => Some(mix(
+                seed ^ mix(0x4452_4f50 ^ mix(epoch ^ mix(self.pos as u64)))
+            )),
+            _ => None,
+        };
         self.pos = end;
         Some(Ok(batch))
     }

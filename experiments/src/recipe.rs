@@ -140,7 +140,8 @@ pub enum OptimizerKind {
 }
 
 /// PyTorch semantics: SGD without dampening, Adam ε = 1e-8, coupled L2 for SGD/Adam and
-/// decoupled decay for AdamW.
+/// decoupled decay for AdamW, weight decay on every parameter unless the recipe exempts
+/// batch-norm parameters and biases.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
@@ -152,9 +153,10 @@ pub struct OptimizerConfig {
     pub nesterov: bool,
     #[serde(default)]
     pub weight_decay: f64,
-    /// Apply weight decay to batch-norm parameters and biases too (off: PyTorch recipes'
-    /// common practice of decaying only conv and linear weights).
-    #[serde(default)]
+    /// Apply weight decay to batch-norm parameters and biases too. On by default, as
+    /// PyTorch's optimisers (and He et al.'s recipe) decay every parameter; `false` exempts
+    /// them, a common modern practice.
+    #[serde(default = "yes")]
     pub decay_norm_and_bias: bool,
     #[serde(default = "default_betas")]
     pub betas: [f64; 2],
@@ -383,7 +385,8 @@ impl Recipe {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise: {e}"))
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks every value (also after a resume changes `epochs`).
+    pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, message: String| {
             Err(RecipeError::Field {
                 recipe: self.name.clone(),

@@ -1,100 +1,77 @@
-//! Run progress: one concise line per epoch (or burn-train's TUI on a terminal), and the
-//! per-epoch metrics appended to `metrics.csv` as each epoch ends, so a killed run keeps them.
+//! Run progress: one concise line per epoch (or burn-train's TUI on a terminal), the epoch rows
+//! written to `metrics.csv` as each epoch ends (so a killed run keeps them), early stopping
+//! whose state is those rows (so it survives a resume), and the divergence guard (a
+//! non-finite training loss stops the run before the epoch is checkpointed).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::store::EventStoreClient;
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
-use serde::{Deserialize, Serialize};
+use burn::train::{EarlyStoppingStrategy, Interrupter, LearnerSummary};
 
-/// One epoch's numbers (accuracies in %).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EpochRow {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub train_acc: f64,
-    pub train_top5: f64,
-    pub valid_loss: f64,
-    pub valid_acc: f64,
-    pub valid_top5: f64,
-    pub lr: f64,
-    pub images_per_s: f64,
-    pub epoch_s: f64,
+use crate::rundir::{EpochRow, RunDir};
+
+/// What the renderer learned about the run, shared with the code that started it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Every epoch row of the run (those of earlier sessions first, on resume).
+    pub rows: Vec<EpochRow>,
+    /// The training loss became NaN or infinite.
+    pub diverged: Option<f64>,
+    /// Early stopping ended the run after this epoch.
+    pub early_stopped: Option<usize>,
+    /// `metrics.csv` could not be written; the run is stopped.
+    pub write_error: Option<String>,
 }
 
-pub const CSV_HEADER: &str =
-    "epoch,train_loss,train_acc,train_top5,valid_loss,valid_acc,valid_top5,lr,images_per_s,epoch_s";
+pub type SharedProgress = Arc<Mutex<Progress>>;
 
-impl EpochRow {
-    pub fn csv(&self) -> String {
-        format!(
-            "{},{:.6},{:.4},{:.4},{:.6},{:.4},{:.4},{:.6e},{:.1},{:.2}",
-            self.epoch,
-            self.train_loss,
-            self.train_acc,
-            self.train_top5,
-            self.valid_loss,
-            self.valid_acc,
-            self.valid_top5,
-            self.lr,
-            self.images_per_s,
-            self.epoch_s
-        )
-    }
+fn lock(p: &SharedProgress) -> std::sync::MutexGuard<'_, Progress> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}
 
-    pub fn parse(line: &str) -> Option<EpochRow> {
-        let v: Vec<&str> = line.split(',').collect();
-        if v.len() != 10 {
-            return None;
+/// Stops the run when the validation loss has not improved for `patience` epochs, judged on
+/// every row of the run, including those before a resume.
+#[derive(Clone)]
+pub struct Patience {
+    pub patience: usize,
+    pub progress: SharedProgress,
+}
+
+/// Whether `patience` epochs have passed since the lowest validation loss of `rows` (the
+/// first of equal ones) by the end of `epoch`.
+pub fn patience_exhausted(rows: &[EpochRow], epoch: usize, patience: usize) -> bool {
+    let best = rows
+        .iter()
+        .filter(|r| r.epoch <= epoch && r.valid_loss.is_finite())
+        .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
+        .map_or(0, |r| r.epoch);
+    epoch >= best + patience
+}
+
+impl EarlyStoppingStrategy for Patience {
+    fn should_stop(&mut self, epoch: usize, _store: &EventStoreClient) -> bool {
+        let mut p = lock(&self.progress);
+        let stop = patience_exhausted(&p.rows, epoch, self.patience);
+        if stop {
+            p.early_stopped = Some(epoch);
         }
-        let f = |i: usize| v[i].trim().parse::<f64>().ok();
-        Some(EpochRow {
-            epoch: v[0].trim().parse().ok()?,
-            train_loss: f(1)?,
-            train_acc: f(2)?,
-            train_top5: f(3)?,
-            valid_loss: f(4)?,
-            valid_acc: f(5)?,
-            valid_top5: f(6)?,
-            lr: f(7)?,
-            images_per_s: f(8)?,
-            epoch_s: f(9)?,
-        })
+        stop
     }
-
-    pub fn line(&self, total: usize) -> String {
-        format!(
-            "epoch {:>3}/{total}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top5 {:6.2}%  lr {:.2e}  {:>7.0} img/s  {:.1}s",
-            self.epoch,
-            self.train_loss,
-            self.train_acc,
-            self.valid_loss,
-            self.valid_acc,
-            self.valid_top5,
-            self.lr,
-            self.images_per_s,
-            self.epoch_s
-        )
-    }
-}
-
-/// Reads `metrics.csv` (rows in epoch order).
-pub fn read_csv(path: &std::path::Path) -> Vec<EpochRow> {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().skip(1).filter_map(EpochRow::parse).collect())
-        .unwrap_or_default()
 }
 
 pub struct RunRenderer {
     inner: Option<Box<dyn MetricsRenderer>>,
+    run: RunDir,
+    progress: SharedProgress,
+    interrupter: Interrupter,
     names: HashMap<MetricId, String>,
     finals: HashMap<(bool, String), f64>,
     total_epochs: usize,
@@ -103,14 +80,21 @@ pub struct RunRenderer {
     in_train: bool,
     train_rate: f64,
     epoch_start: Option<Instant>,
-    csv: PathBuf,
 }
 
 impl RunRenderer {
     /// `inner`: a renderer to forward everything to (the TUI); without one, a line per epoch.
-    pub fn new(csv: PathBuf, inner: Option<Box<dyn MetricsRenderer>>) -> Self {
+    pub fn new(
+        run: RunDir,
+        progress: SharedProgress,
+        interrupter: Interrupter,
+        inner: Option<Box<dyn MetricsRenderer>>,
+    ) -> Self {
         Self {
             inner,
+            run,
+            progress,
+            interrupter,
             names: HashMap::new(),
             finals: HashMap::new(),
             total_epochs: 0,
@@ -119,23 +103,41 @@ impl RunRenderer {
             in_train: false,
             train_rate: 0.0,
             epoch_start: None,
-            csv,
         }
     }
 
     fn record(&mut self, valid: bool, state: &MetricState) {
-        if let MetricState::Numeric(entry, Some(NumericEntry::Final(v))) = state
-            && let Some(name) = self.names.get(&entry.metric_id)
-        {
-            self.finals.insert((valid, name.clone()), *v);
+        let MetricState::Numeric(entry, Some(value)) = state else {
+            return;
+        };
+        let Some(name) = self.names.get(&entry.metric_id).cloned() else {
+            return;
+        };
+        let v = match value {
+            NumericEntry::Value(v) => *v,
+            NumericEntry::Aggregated {
+                aggregated_value, ..
+            } => *aggregated_value,
+            NumericEntry::Final(v) => {
+                self.finals.insert((valid, name.clone()), *v);
+                *v
+            }
+        };
+        if !valid && name == "Loss" && !v.is_finite() {
+            let mut p = lock(&self.progress);
+            if p.diverged.is_none() {
+                p.diverged = Some(v);
+                self.interrupter
+                    .stop(Some(&format!("divergence: the training loss became {v}")));
+            }
         }
     }
 
-    fn get(&self, valid: bool, prefix: &str) -> f64 {
+    fn get(&self, valid: bool, name: &str) -> f64 {
         self.finals
-            .iter()
-            .find(|((v, n), _)| *v == valid && n.starts_with(prefix))
-            .map_or(f64::NAN, |(_, x)| *x)
+            .get(&(valid, name.to_string()))
+            .copied()
+            .unwrap_or(f64::NAN)
     }
 }
 
@@ -201,30 +203,32 @@ impl TrainingProgressLogger for RunRenderer {
         let row = EpochRow {
             epoch,
             train_loss: self.get(false, "Loss"),
+            train_objective: self.get(false, "Objective"),
             train_acc: self.get(false, "Accuracy"),
-            train_top5: self.get(false, "Top-K"),
+            train_top5: self.get(false, "Top-5 Accuracy"),
             valid_loss: self.get(true, "Loss"),
             valid_acc: self.get(true, "Accuracy"),
-            valid_top5: self.get(true, "Top-K"),
+            valid_top5: self.get(true, "Top-5 Accuracy"),
             lr: self.get(false, "Learning Rate"),
             images_per_s: self.train_rate,
             epoch_s: self.epoch_start.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         };
         self.finals.clear();
-        let new_file = !self.csv.exists();
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.csv)
+        let line = row.line(self.total_epochs);
         {
-            if new_file {
-                let _ = writeln!(f, "{CSV_HEADER}");
+            let mut p = lock(&self.progress);
+            p.rows.retain(|r| r.epoch < epoch);
+            p.rows.push(row);
+            if let Err(e) = self.run.write_metrics(&p.rows) {
+                let message = e.to_string();
+                self.interrupter
+                    .stop(Some(&format!("cannot write metrics: {message}")));
+                p.write_error = Some(message);
             }
-            let _ = writeln!(f, "{}", row.csv());
         }
         match &mut self.inner {
             Some(i) => i.update_epoch(epoch),
-            None => println!("{}", row.line(self.total_epochs)),
+            None => println!("{line}"),
         }
     }
 
@@ -248,7 +252,7 @@ impl TrainingProgressLogger for RunRenderer {
     }
 
     fn end_split(&mut self) {
-        // Train split ends before valid starts: its rate is the training throughput.
+        // The training split ends before validation starts: its rate is the throughput.
         if self.in_train {
             let s = self.split_start.map_or(0.0, |t| t.elapsed().as_secs_f64());
             self.train_rate = if s > 0.0 {
@@ -321,5 +325,23 @@ impl MetricsRenderer for RunRenderer {
         if let Some(i) = &mut self.inner {
             i.register_metric(definition);
         }
+    }
+}
+
+impl EpochRow {
+    /// The console line of an epoch.
+    pub fn line(&self, total: usize) -> String {
+        format!(
+            "epoch {:>3}/{total}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top5 {:6.2}%  lr {:.2e}  {:>7.0} img/s  {:.1}s",
+            self.epoch,
+            self.train_loss,
+            self.train_acc,
+            self.valid_loss,
+            self.valid_acc,
+            self.valid_top5,
+            self.lr,
+            self.images_per_s,
+            self.epoch_s
+        )
     }
 }

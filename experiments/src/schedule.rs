@@ -1,6 +1,9 @@
-//! Learning-rate schedules written in epochs, evaluated per iteration like PyTorch's
-//! epoch-stepped schedulers (multi-step decays after the milestone epoch completes), with an
-//! optional linear warm-up. Its position is saved with every checkpoint.
+//! Learning-rate schedules written in epochs, evaluated per iteration, equal to PyTorch's:
+//! `LinearLR(start_factor, total_iters=warm-up)` for the warm-up, then `StepLR`, `MultiStepLR`
+//! (epoch quantities times iterations per epoch) or `CosineAnnealingLR(T_max = iterations
+//! after warm-up)`, chained by `SequentialLR` — so, as there, the main schedule counts from the
+//! end of the warm-up: milestones and step sizes are epochs after it. `tests/golden` holds
+//! PyTorch's sequences. The schedule's position is saved with every checkpoint.
 
 use burn::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 
@@ -41,7 +44,8 @@ impl Schedule {
             let f = c.warmup_start_factor;
             return self.base_lr * (f + (1.0 - f) * it as f64 / warmup as f64);
         }
-        let epoch = it / self.iters_per_epoch;
+        // SequentialLR restarts the main schedule at the end of the warm-up.
+        let epoch = (it - warmup) / self.iters_per_epoch;
         match c.kind {
             ScheduleKind::Constant => self.base_lr,
             ScheduleKind::Step => self.base_lr * c.gamma.powi((epoch / c.step_size.max(1)) as i32),

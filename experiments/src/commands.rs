@@ -1,0 +1,504 @@
+//! The `convlab` commands: each one's arguments (clap) and what it does. The binary only
+//! parses the command line and calls [`run`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use convlab_models::{Arch, ModelConfig, parse_input, summarize};
+
+use crate::backend::{Backend, select};
+use crate::eval::{CheckpointChoice, Split};
+use crate::recipe::{Recipe, builtin_names};
+use crate::rundir::RunStatus;
+use crate::table::{self, group};
+use crate::train::{ResumeOptions, TrainOptions};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List every architecture with its default input, parameters and MACs.
+    Models {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-layer table of one architecture: layer path, kind, output shape, parameters, MACs.
+    Summary(SummaryArgs),
+    /// Same weights and batch on several backends: logits, gradients, parameters after N SGD
+    /// steps and losses against the first backend; exits non-zero beyond the tolerance.
+    CompareBackends(CompareArgs),
+    /// Training and inference images/s and peak memory per architecture and backend.
+    Bench(BenchArgs),
+    /// List the training recipes with one-line descriptions.
+    Recipes,
+    /// Train a recipe (built-in name or path to a .toml), or resume a run directory.
+    Train(TrainArgs),
+    /// Reload a run's recipe and a checkpoint; print loss, top-1, top-5 and the confusion matrix.
+    Eval(EvalArgs),
+    /// Fetch, inspect and verify datasets (cifar10, cifar100, mnist, fashion-mnist).
+    Data {
+        #[command(subcommand)]
+        action: DataAction,
+    },
+}
+
+impl Command {
+    /// The backend a command will run on, when it is known before it starts (for
+    /// [`crate::backend::prepare_process`]).
+    pub fn backend_hint(&self) -> Option<Backend> {
+        match self {
+            Command::Train(a) => match &a.resume {
+                Some(dir) => crate::rundir::RunDir::open(dir)
+                    .and_then(|r| r.info())
+                    .ok()
+                    .and_then(|i| i.backend.parse().ok()),
+                None => a.backend,
+            },
+            Command::Eval(a) => Some(a.backend),
+            _ => None,
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Models { json } => models(json),
+        Command::Summary(a) => summary(a),
+        Command::CompareBackends(a) => compare_backends(a),
+        Command::Bench(a) => bench(a),
+        Command::Recipes => recipes(),
+        Command::Train(a) => train(a),
+        Command::Eval(a) => eval(a),
+        Command::Data { action } => crate::data_cmd::run(action),
+    }
+}
+
+pub use crate::data_cmd::DataAction;
+
+#[derive(Args)]
+pub struct SummaryArgs {
+    /// Architecture name, e.g. vgg16-bn, resnet20 (see `convlab models`).
+    pub arch: String,
+    /// Input shape CxHxW (default: the architecture's own, e.g. 3x224x224).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Number of classes (default: 1000 for ImageNet nets, 10 for CIFAR/MNIST nets).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Width multiplier for channels and hidden layers.
+    #[arg(long)]
+    pub width: Option<f64>,
+    /// Print the rows as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also run a forward pass of batch 2 on this backend and check the output shape.
+    #[arg(long)]
+    pub backend: Option<Backend>,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// Architectures (default: one width-reduced model per family).
+    #[arg(long = "arch")]
+    pub archs: Vec<String>,
+    /// Comma-separated backends; the first is the reference.
+    #[arg(long, default_value = "flex,ndarray,wgpu", value_delimiter = ',')]
+    pub backends: Vec<Backend>,
+    /// SGD steps (momentum 0.9) on the batch: parameters are compared after the first, losses
+    /// over all of them.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Learning rate of the SGD steps.
+    #[arg(long, default_value_t = 0.02)]
+    pub lr: f64,
+    /// Width multiplier for --arch models (default 0.25; lenet5 always 1).
+    #[arg(long)]
+    pub width: Option<f64>,
+    /// Input CxHxW for --arch models (default: the architecture's own).
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Seed of the weights and the batch.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long = "arch")]
+    pub archs: Vec<String>,
+    /// Backends to measure (repeat the flag); default flex.
+    #[arg(long = "backend")]
+    pub backends: Vec<Backend>,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    #[arg(long)]
+    pub json: bool,
+    /// Internal: measure one model config (JSON) in this process.
+    #[arg(long, hide = true)]
+    pub one: Option<String>,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Recipe name (see `convlab recipes`) or path to a recipe .toml.
+    #[arg(required_unless_present = "resume")]
+    pub recipe: Option<String>,
+    /// Continue the run in this directory from its last checkpoint (with its recipe, data and
+    /// backend; only --epochs may change, to extend it).
+    #[arg(long, conflicts_with = "recipe")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: start from this epoch's checkpoint instead of the last one.
+    #[arg(long, requires = "resume")]
+    pub from_epoch: Option<usize>,
+    /// auto (a hardware GPU through wgpu, else flex), flex, ndarray or wgpu.
+    #[arg(long)]
+    pub backend: Option<Backend>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Data directory (default: $CONVLAB_DATA, else the per-user cache directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where run directories are created.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Override any recipe field, e.g. --set optimizer.lr=0.05 --set model.width=0.5.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Train on K fixed batches without augmentation or regularisation (must reach 100%).
+    #[arg(long)]
+    pub overfit_batches: Option<usize>,
+    /// Do not download missing data.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Plain per-epoch lines even on a terminal (instead of burn-train's TUI).
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+impl TrainArgs {
+    /// The flags `--resume` cannot honour: a resumed run keeps its recipe, seed, batch size and
+    /// backend (only `--epochs` may extend it).
+    pub fn resume_conflicts(&self) -> Vec<&'static str> {
+        let mut bad = vec![];
+        if !self.set.is_empty() {
+            bad.push("--set");
+        }
+        if self.lr.is_some() {
+            bad.push("--lr");
+        }
+        if self.seed.is_some() {
+            bad.push("--seed");
+        }
+        if self.batch_size.is_some() {
+            bad.push("--batch-size");
+        }
+        if self.overfit_batches.is_some() {
+            bad.push("--overfit-batches");
+        }
+        if self.backend.is_some() {
+            bad.push("--backend");
+        }
+        bad
+    }
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Run directory, e.g. runs/smoke/20261121-120000.
+    pub run_dir: PathBuf,
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn models(json: bool) -> Result<()> {
+    let mut t = table::new(&["name", "input", "classes", "params", "MACs", "description"]);
+    for &arch in Arch::ALL {
+        let s = summarize(arch, None, None).with_context(|| format!("summarising {arch}"))?;
+        let [c, h, w] = s.input;
+        if json {
+            let v = serde_json::json!({
+                "name": arch.name(), "input": format!("{c}x{h}x{w}"),
+                "classes": arch.default_classes(), "params": s.total_params,
+                "macs": s.total_macs, "about": arch.about(),
+            });
+            println!("{v}");
+        } else {
+            t.add_row(vec![
+                arch.name().to_string(),
+                format!("{c}x{h}x{w}"),
+                arch.default_classes().to_string(),
+                group(s.total_params),
+                group(s.total_macs),
+                arch.about().to_string(),
+            ]);
+        }
+    }
+    if !json {
+        print!("{t}");
+    }
+    Ok(())
+}
+
+fn summary(a: SummaryArgs) -> Result<()> {
+    let arch: Arch = a.arch.parse()?;
+    let mut cfg = ModelConfig::new(arch);
+    cfg.input = a.input.as_deref().map(parse_input).transpose()?;
+    cfg.classes = a.classes;
+    cfg.width = a.width;
+    let model = cfg
+        .init(&select(Backend::Flex)?.device)
+        .with_context(|| format!("building {arch}"))?;
+    let summary = model.summary();
+    if let Some(b) = a.backend {
+        let s = select(b)?;
+        let m = cfg.init(&s.device)?;
+        let [c, h, w] = m.input;
+        let x = burn::tensor::Tensor::<4>::zeros([2, c, h, w], &s.device);
+        let dims = m.forward(x).dims();
+        let expected = summary.output.with_batch(2);
+        anyhow::ensure!(
+            dims.to_vec() == expected,
+            "forward pass on {} gave {dims:?}, the summary says {expected:?}",
+            s.description
+        );
+        eprintln!(
+            "forward pass on {}: output {dims:?} as traced",
+            s.description
+        );
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{}", summary.render());
+    }
+    Ok(())
+}
+
+fn recipes() -> Result<()> {
+    let mut t = table::new(&["recipe", "arch", "description"]);
+    for name in builtin_names() {
+        let r = Recipe::load(name, &[])?;
+        t.add_row(vec![
+            name.to_string(),
+            r.model.arch.name().to_string(),
+            r.summary_line().to_string(),
+        ]);
+    }
+    print!("{t}");
+    Ok(())
+}
+
+fn compare_backends(a: CompareArgs) -> Result<()> {
+    use crate::compare::{CompareConfig, compare, default_models, render};
+    let models =
+        if a.archs.is_empty() {
+            default_models()
+        } else {
+            a.archs
+                .iter()
+                .map(|name| {
+                    let arch: Arch = name.parse()?;
+                    let mut m = ModelConfig::new(arch).with_width(
+                        a.width
+                            .unwrap_or(if arch == Arch::LeNet5 { 1.0 } else { 0.25 }),
+                    );
+                    if ModelConfig::applicable_knobs(arch).contains(&"dropout") {
+                        m = m.with_dropout(0.0);
+                    }
+                    m.input = a.input.as_deref().map(parse_input).transpose()?;
+                    Ok(m)
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+    let cfg = CompareConfig {
+        models,
+        backends: a.backends,
+        steps: a.steps.max(1),
+        batch: a.batch.max(1),
+        lr: a.lr,
+        seed: a.seed,
+        tolerance: Default::default(),
+    };
+    let rows = compare(&cfg)?;
+    if a.json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        let t = cfg.tolerance;
+        println!(
+            "reference: {}; {} SGD steps at lr {}; tolerances (each tensor against its own scale): logits {:e}, gradients {:e}, parameters after step 1 {:e} of their update, losses of every step {:e}",
+            cfg.backends[0], cfg.steps, cfg.lr, t.logits, t.grads, t.params, t.losses
+        );
+        print!("{}", render(&rows, cfg.steps));
+    }
+    let bad: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.within_tolerance)
+        .map(|r| format!("{} on {}", r.arch, r.backend))
+        .collect();
+    anyhow::ensure!(bad.is_empty(), "beyond tolerance: {}", bad.join("; "));
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    use crate::bench::{bench_all, bench_one, default_models, render};
+    let backends = if a.backends.is_empty() {
+        vec![Backend::Flex]
+    } else {
+        a.backends
+    };
+    if let Some(spec) = a.one {
+        let cfg: ModelConfig = serde_json::from_str(&spec)?;
+        let row = bench_one(&cfg, backends[0], a.batch, a.steps.max(1), a.warmup)?;
+        println!("{}", serde_json::to_string(&row)?);
+        return Ok(());
+    }
+    // `--arch` picks from the default set (with its knobs, as scripts/bench_torch.py builds the
+    // same models) when the name is there, else the architecture's published configuration.
+    let defaults = default_models();
+    let models = if a.archs.is_empty() {
+        defaults
+    } else {
+        a.archs
+            .iter()
+            .map(|name| {
+                let arch: Arch = name.parse()?;
+                Ok(defaults
+                    .iter()
+                    .find(|m| m.arch == arch)
+                    .cloned()
+                    .unwrap_or_else(|| ModelConfig::new(arch)))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    eprintln!("flex kernels: {}", convlab_kernels::conv_engine());
+    let exe = std::env::current_exe()?;
+    let rows = bench_all(&exe, &models, &backends, a.batch, a.steps.max(1), a.warmup)?;
+    if a.json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else {
+        print!("{}", render(&rows));
+    }
+    Ok(())
+}
+
+fn train(a: TrainArgs) -> Result<()> {
+    let mut opts = TrainOptions {
+        backend: a.backend.unwrap_or_default(),
+        data_dir: a.data_dir.clone(),
+        out: a.out.clone(),
+        fetch: !a.no_fetch,
+        overfit_batches: a.overfit_batches,
+        handle_signals: true,
+        stop_after_iterations: None,
+        nan_after_iterations: None,
+        tui: !a.no_tui,
+    };
+    let outcome = if let Some(dir) = &a.resume {
+        let bad = a.resume_conflicts();
+        if !bad.is_empty() {
+            bail!(
+                "--resume continues a run with the recipe, seed, batch size and backend it started with; {} cannot change them (only --epochs may extend the run); start a new run instead",
+                bad.join(", ")
+            );
+        }
+        opts.overfit_batches = None;
+        crate::train::resume(
+            dir,
+            &opts,
+            &ResumeOptions {
+                epochs: a.epochs,
+                from_epoch: a.from_epoch,
+            },
+        )?
+    } else {
+        let mut sets = a.set;
+        let mut flag = |key: &str, v: Option<String>| {
+            if let Some(v) = v {
+                sets.push(format!("{key}={v}"));
+            }
+        };
+        flag("epochs", a.epochs.map(|v| v.to_string()));
+        flag("batch_size", a.batch_size.map(|v| v.to_string()));
+        flag("optimizer.lr", a.lr.map(|v| v.to_string()));
+        flag("seed", a.seed.map(|v| v.to_string()));
+        let name = a.recipe.unwrap_or_default();
+        let recipe = Recipe::load(&name, &sets)?;
+        crate::train::train(recipe, &opts)?
+    };
+    println!("run directory: {}", outcome.dir().display());
+    match outcome.summary.status {
+        RunStatus::Completed | RunStatus::EarlyStopped => Ok(()),
+        status => bail!("run ended: {status:?}"),
+    }
+}
+
+fn eval(a: EvalArgs) -> Result<()> {
+    let r = crate::eval::evaluate_run(
+        &a.run_dir,
+        a.split,
+        a.checkpoint,
+        a.backend,
+        a.data_dir.as_deref(),
+    )?;
+    let e = &r.evaluation;
+    println!(
+        "{:?} split, epoch {}, {} images on {}: loss {:.4}  top-1 {:.2}%  top-5 {:.2}%{}",
+        r.split,
+        r.epoch,
+        e.images,
+        r.device,
+        e.loss,
+        e.top1,
+        e.top5,
+        if e.no_prediction > 0 {
+            format!(
+                "  ({} rows with NaN logits, counted wrong)",
+                e.no_prediction
+            )
+        } else {
+            String::new()
+        }
+    );
+    print!("{}", confusion_table(&e.confusion, &r.class_names));
+    Ok(())
+}
+
+/// The confusion matrix (rows: true class, columns: predicted class index).
+pub fn confusion_table(confusion: &[Vec<u64>], names: &[String]) -> String {
+    let mut header = vec!["true \\ predicted".to_string()];
+    header.extend((0..confusion.len()).map(|j| j.to_string()));
+    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = table::new(&refs);
+    for (i, row) in confusion.iter().enumerate() {
+        let name = names.get(i).map_or(i.to_string(), |n| format!("{i} {n}"));
+        let mut cells = vec![name];
+        cells.extend(row.iter().map(|v| v.to_string()));
+        t.add_row(cells);
+    }
+    t.to_string()
+}
