@@ -2,7 +2,7 @@
 
 use convlab_datasets::DataError;
 use convlab_datasets::cifar::{self, CifarKind, IMAGE_BYTES};
-use convlab_datasets::registry::{DatasetName, load};
+use convlab_datasets::{DatasetName, load};
 
 /// A record whose pixel (row 3, col 5) is red 200, green 100, blue 50 and all else 0.
 fn record(label: u8) -> Vec<u8> {
@@ -113,4 +113,45 @@ fn load_cifar10_from_a_data_dir() {
         "{e}"
     );
     assert!(e.contains("c32a1d4ab5d03f1284b67883e8d87530"), "{e}");
+}
+
+/// `data verify` hashes CIFAR's `.bin` files against the MD5s recorded when the verified
+/// archive was unpacked: a file changed since (same size and format) fails.
+#[test]
+fn verify_checks_the_recorded_md5_of_cifar_files() {
+    use convlab_datasets::store::MANIFEST;
+    use convlab_datasets::{FileState, report};
+    let dir = tempfile::tempdir().expect("tmp");
+    let folder = dir.path().join("cifar-10-batches-bin");
+    let mut sums = std::collections::BTreeMap::new();
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ] {
+        let bytes = batch(10_000, |i| (i % 10) as u8);
+        super::write(&folder.join(format!("{name}.bin")), &bytes);
+        sums.insert(format!("{name}.bin"), convlab_datasets::io::md5_hex(&bytes));
+    }
+    super::write(
+        &folder.join(MANIFEST),
+        serde_json::to_string(&sums).expect("json").as_bytes(),
+    );
+    let r = report(DatasetName::Cifar10, dir.path(), true);
+    assert!(r.iter().all(|f| f.state == FileState::Verified), "{r:?}");
+    // One pixel changed: still a well-formed file of the right size, but not the one unpacked.
+    let path = folder.join("data_batch_3.bin");
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[100] ^= 1;
+    std::fs::write(&path, bytes).expect("write");
+    let r = report(DatasetName::Cifar10, dir.path(), true);
+    let bad: Vec<_> = r
+        .iter()
+        .filter(|f| matches!(&f.state, FileState::Invalid(why) if why.contains("md5")))
+        .map(|f| f.name.clone())
+        .collect();
+    assert_eq!(bad, ["data_batch_3.bin"], "{r:?}");
 }

@@ -123,7 +123,7 @@ fn knob_variants_train() {
         ModelConfig::new(Arch::ResNet20)
             .with_shortcut(Shortcut::B)
             .with_width(0.5),
-        ModelConfig::new(Arch::ResNet20).with_init(convlab_blocks::InitScheme::Pytorch),
+        ModelConfig::new(Arch::ResNet20).with_init(convlab_models::Init::Pytorch),
         ModelConfig::new(Arch::ResNet18)
             .with_shortcut(Shortcut::A)
             .with_width(1.0 / 16.0),

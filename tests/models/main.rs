@@ -15,7 +15,7 @@ use burn::tensor::Device;
 pub fn test_width(arch: convlab_models::Arch) -> f64 {
     if arch == convlab_models::Arch::LeNet5 {
         1.0
-    } else if arch.is_cifar() {
+    } else if arch.is_small_input() {
         0.25
     } else {
         1.0 / 16.0

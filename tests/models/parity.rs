@@ -20,7 +20,7 @@ fn max_abs_diff(a: Tensor<2>, b: Tensor<2>) -> (f32, f32) {
         .try_to_vec::<f32>()
         .expect("f32 logits");
     assert_eq!(a.len(), b.len());
-    let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let diff = a
         .iter()
         .zip(&b)

@@ -1,0 +1,221 @@
+//! convlab-kernels' flex kernels against Burn's own ops (flex forward, Burn's generic backward)
+//! on random inputs over a table of shapes: stride 1 and 2 (and 4), padding 0–3 (and
+//! asymmetric), kernels 1, 3, 5, 7 and 11, groups 1 and 2, odd sizes, batch 1 — forward and
+//! every gradient. Tolerance: 1e-4 of each tensor's own largest magnitude (f32 sums in a
+//! different order).
+
+use burn::tensor::module;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::{Gradients, Tensor, activation};
+
+use crate::fixture::values;
+use crate::{assert_close, device};
+
+const TOL: f64 = 1e-4;
+
+/// Random normal values from a generator of this test's own (the device's generator is
+/// process-wide, and tests run in parallel threads).
+fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            // Box–Muller.
+            let (a, b): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+            ((-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()) as f32
+        })
+        .collect();
+    Tensor::from_data(burn::tensor::TensorData::new(v, shape), &device())
+}
+
+fn tracked<const D: usize>(t: &Tensor<D>) -> Tensor<D> {
+    Tensor::from_data(t.to_data(), &device().autodiff()).require_grad()
+}
+
+fn grad<const D: usize>(t: &Tensor<D>, g: &Gradients) -> Vec<f32> {
+    values(t.grad(g).expect("gradient"))
+}
+
+/// (batch, in, out, height, width, kernel, stride, padding (top, left, bottom, right), groups, bias)
+type ConvCase = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 4],
+    usize,
+    bool,
+);
+
+const CONV_CASES: [ConvCase; 13] = [
+    (2, 3, 4, 7, 9, 3, 1, [1; 4], 1, true),
+    (1, 4, 6, 9, 8, 3, 2, [1; 4], 2, false),
+    (2, 3, 5, 11, 11, 5, 2, [2; 4], 1, true),
+    (1, 2, 3, 5, 5, 1, 1, [0; 4], 1, false),
+    (3, 6, 4, 13, 13, 7, 2, [3; 4], 2, true),
+    (1, 3, 8, 23, 23, 11, 4, [2; 4], 1, true),
+    (2, 8, 8, 6, 6, 3, 1, [0; 4], 1, false),
+    (1, 16, 16, 8, 8, 1, 2, [0; 4], 1, false),
+    (2, 4, 4, 7, 7, 5, 1, [2; 4], 2, true),
+    (1, 2, 2, 3, 3, 3, 1, [3; 4], 1, true),
+    // TensorFlow-style "same" with an even kernel: the extra zero after.
+    (1, 3, 4, 8, 8, 4, 2, [1, 1, 2, 2], 1, true),
+    (2, 2, 6, 9, 7, 3, 1, [0, 1, 1, 0], 2, false),
+    (1, 32, 64, 5, 5, 3, 1, [1; 4], 1, true),
+];
+
+#[test]
+fn conv2d_forward_and_gradients_equal_burns() {
+    for (i, &(n, ci, co, h, w, k, s, [pt, pl, pb, pr], g, with_bias)) in
+        CONV_CASES.iter().enumerate()
+    {
+        let seed = 100 + i as u64;
+        let x = random([n, ci, h, w], seed);
+        let wt = random([co, ci / g, k, k], seed + 1);
+        let b = random([co], seed + 2);
+        let upstream_shape = {
+            let oh = (h + pt + pb - k) / s + 1;
+            let ow = (w + pl + pr - k) / s + 1;
+            [n, co, oh, ow]
+        };
+        let up = random(upstream_shape, seed + 3);
+        let opts = ConvOptions::new_with_padding([s, s], [(pt, pb), (pl, pr)], [1, 1], g);
+        let run = |ours: bool| {
+            let (x, wt, b) = (tracked(&x), tracked(&wt), tracked(&b));
+            let bias = with_bias.then(|| b.clone());
+            let y = if ours {
+                convlab_kernels::conv2d(x.clone(), wt.clone(), bias, opts.clone())
+            } else {
+                module::conv2d(x.clone(), wt.clone(), bias, opts.clone())
+            };
+            let y_values = values(y.clone());
+            let grads = (y * tracked(&up).detach()).sum().backward();
+            let gb = with_bias.then(|| grad(&b, &grads));
+            (y_values, grad(&x, &grads), grad(&wt, &grads), gb)
+        };
+        let (ours, burn) = (run(true), run(false));
+        let what = format!("conv case {i} {:?}", CONV_CASES[i]);
+        assert_close(&format!("{what}: output"), &ours.0, &burn.0, TOL);
+        assert_close(&format!("{what}: grad x"), &ours.1, &burn.1, TOL);
+        assert_close(&format!("{what}: grad weight"), &ours.2, &burn.2, TOL);
+        if let (Some(a), Some(b)) = (&ours.3, &burn.3) {
+            assert_close(&format!("{what}: grad bias"), a, b, TOL);
+        }
+    }
+}
+
+#[test]
+fn batch_norm_and_fused_relu_equal_burns() {
+    for (i, &[n, c, h, w]) in [[4, 3, 5, 5], [1, 8, 7, 7], [8, 16, 1, 1], [2, 5, 3, 2]]
+        .iter()
+        .enumerate()
+    {
+        for relu in [false, true] {
+            let seed = 200 + i as u64;
+            let x = random([n, c, h, w], seed).mul_scalar(3.0).add_scalar(1.0);
+            let gamma = random([c], seed + 1);
+            let beta = random([c], seed + 2);
+            let up = random([n, c, h, w], seed + 3);
+            let run = |ours: bool| {
+                let (x, gm, bt) = (tracked(&x), tracked(&gamma), tracked(&beta));
+                let (y, mean, var) = if ours {
+                    let r = convlab_kernels::batch_norm_train(
+                        x.clone(),
+                        gm.clone(),
+                        bt.clone(),
+                        1e-5,
+                        relu,
+                    );
+                    (r.output, r.mean, r.variance)
+                } else {
+                    let r = module::batch_norm_train(x.clone(), gm.clone(), bt.clone(), 1e-5);
+                    let y = if relu {
+                        activation::relu(r.output)
+                    } else {
+                        r.output
+                    };
+                    (y, r.mean, r.variance)
+                };
+                let stats = (values(mean), values(var));
+                let y_values = values(y.clone());
+                let grads = (y * tracked(&up).detach()).sum().backward();
+                (
+                    y_values,
+                    stats,
+                    grad(&x, &grads),
+                    grad(&gm, &grads),
+                    grad(&bt, &grads),
+                )
+            };
+            let (ours, burn) = (run(true), run(false));
+            let what = format!("bn {:?} relu {relu}", [n, c, h, w]);
+            assert_close(&format!("{what}: output"), &ours.0, &burn.0, TOL);
+            assert_close(&format!("{what}: mean"), &ours.1.0, &burn.1.0, TOL);
+            assert_close(&format!("{what}: variance"), &ours.1.1, &burn.1.1, TOL);
+            assert_close(&format!("{what}: grad x"), &ours.2, &burn.2, TOL);
+            assert_close(&format!("{what}: grad gamma"), &ours.3, &burn.3, TOL);
+            assert_close(&format!("{what}: grad beta"), &ours.4, &burn.4, TOL);
+            // Evaluation mode on a plain device: the fused single pass.
+            let (mean, var) = (random([c], seed + 4), random([c], seed + 5).abs());
+            let ours = convlab_kernels::batch_norm_eval(
+                x.clone(),
+                gamma.clone(),
+                beta.clone(),
+                mean.clone(),
+                var.clone(),
+                1e-5,
+                relu,
+            );
+            let burn = module::batch_norm(x.clone(), gamma.clone(), beta.clone(), mean, var, 1e-5);
+            let burn = if relu { activation::relu(burn) } else { burn };
+            assert_close(&format!("{what}: eval"), &values(ours), &values(burn), TOL);
+        }
+    }
+}
+
+#[test]
+fn max_pooling_and_its_gradient_equal_burns() {
+    // (kernel, stride, padding, ceil)
+    let cases = [
+        (2, 2, 0, false),
+        (3, 2, 0, false),
+        (3, 2, 0, true),
+        (3, 2, 1, false),
+        (3, 1, 1, true),
+        (1, 2, 0, false),
+        (2, 2, 1, true),
+    ];
+    for (i, &(k, s, p, ceil)) in cases.iter().enumerate() {
+        for &[n, c, h, w] in &[[2, 3, 7, 7], [1, 2, 8, 9], [3, 1, 6, 5]] {
+            let seed = 300 + i as u64;
+            let x = random([n, c, h, w], seed);
+            let opts = MaxPoolOptions::new([k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_ceil_mode(ceil);
+            // Drawn once, outside the runs: the seed is process-wide and tests run in threads.
+            let up = random(module::max_pool2d(x.clone(), opts.clone()).dims(), seed + 1);
+            let run = |ours: bool| {
+                let x = tracked(&x);
+                let y = if ours {
+                    convlab_kernels::max_pool2d(x.clone(), opts.clone())
+                } else {
+                    module::max_pool2d(x.clone(), opts.clone())
+                };
+                let dims = y.dims();
+                let y_values = values(y.clone());
+                let grads = (y * tracked(&up).detach()).sum().backward();
+                (dims, y_values, grad(&x, &grads))
+            };
+            let (ours, burn) = (run(true), run(false));
+            let what = format!("pool {k}x{k}/{s} p{p} ceil {ceil} on {:?}", [n, c, h, w]);
+            assert_eq!(ours.0, burn.0, "{what}: output shape");
+            assert_close(&format!("{what}: output"), &ours.1, &burn.1, 0.0);
+            assert_close(&format!("{what}: grad x"), &ours.2, &burn.2, 1e-6);
+        }
+    }
+}
