@@ -43,6 +43,14 @@ pub trait KernelOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// Max pooling (PyTorch's padding and ceil mode).
     fn cl_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self>;
+    /// `y = x·scale[c] + shift[c]` (+ ReLU) in one pass: evaluation-mode batch norm folded
+    /// into a per-channel affine map. Not differentiable (plain devices only).
+    fn cl_scale_shift(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
 }
 
 fn nchw(t: &FlexTensor) -> Nchw {
@@ -106,6 +114,17 @@ impl KernelOps for Flex {
         let s = nchw(&x);
         let (y, _, oh, ow) = cpu::max_pool_forward(&values(&x), s, pool_of(&options));
         tensor(y, [s.n, s.c, oh, ow])
+    }
+
+    fn cl_scale_shift(
+        x: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        let s = nchw(&x);
+        let y = cpu::scale_shift(&values(&x), s, &values(&scale), &values(&shift), relu);
+        tensor(y, x.shape())
     }
 }
 
@@ -296,6 +315,23 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         (out, mean, var)
+    }
+
+    fn cl_scale_shift(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        // Callers use it on plain devices only (ops.rs); on an autodiff device it would be a
+        // constant of the graph.
+        let y = <Flex as KernelOps>::cl_scale_shift(
+            x.into_primitive(),
+            scale.into_primitive(),
+            shift.into_primitive(),
+            relu,
+        );
+        FloatTensor::<Self>::new(y)
     }
 
     fn cl_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self> {

@@ -124,14 +124,15 @@ pub fn batch_norm_eval(
     relu: bool,
 ) -> Tensor<4> {
     if on_flex(&x) && !x.device().is_autodiff() {
-        // y = x·scale + shift with scale = γ/√(var + ε), shift = β − μ·scale.
+        // One pass: y = x·scale + shift with scale = γ/√(var + ε), shift = β − μ·scale.
         let scale = gamma.div(variance.add_scalar(epsilon).sqrt());
         let shift = beta.sub(mean.mul(scale.clone()));
-        let c = scale.dims()[0];
-        let y = x
-            .mul(scale.reshape([1, c, 1, 1]))
-            .add(shift.reshape([1, c, 1, 1]));
-        return if relu { activation::relu(y) } else { y };
+        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_scale_shift(
+            x.into_dispatch(),
+            scale.into_dispatch(),
+            shift.into_dispatch(),
+            relu,
+        ));
     }
     let y = module::batch_norm(x, gamma, beta, mean, variance, epsilon);
     if relu { activation::relu(y) } else { y }
