@@ -83,19 +83,16 @@ fn every_family_agrees_on_ndarray() {
 
 /// wgpu compiles (and on a software driver, slowly autotunes) a kernel per shape: it gets one
 /// model for each kind of layer — convolutions with groups, LRN and large strides
-/// (AlexNet-2012), Inception modules, ceil-mode pools and auxiliary heads (GoogLeNet), batch
-/// norm and option-A shortcuts (ResNet-20) — at small widths and inputs.
+/// (AlexNet-2012), ceil-mode pools (ZFNet), batch norm, option-A shortcuts and global average
+/// pooling (ResNet-20) — at small widths and inputs. GoogLeNet's Inception modules (the same
+/// layers, concatenated) are checked on ndarray: on a cold software-Vulkan cache they alone
+/// cost 16 minutes of kernel autotuning.
 #[test]
 fn wgpu_agrees_on_every_kind_of_layer() {
     let Some(wgpu) = wgpu() else { return };
     let models: Vec<ModelConfig> = default_models()
         .into_iter()
-        .filter(|m| {
-            matches!(
-                m.arch,
-                Arch::AlexNet2012 | Arch::GoogLeNetCifar | Arch::ResNet20
-            )
-        })
+        .filter(|m| matches!(m.arch, Arch::AlexNet2012 | Arch::ZfNet | Arch::ResNet20))
         .collect();
     assert_eq!(models.len(), 3);
     check(vec![Backend::Flex, wgpu], models, 3, 4, 0.02);
