@@ -114,4 +114,70 @@ impl ImageSet {
         }
         counts
     }
+
+    /// Every image with `p` zero pixels added on each side (e.g. 28×28 → 32×32 for a net
+    /// designed for CIFAR, as LeNet-5 saw MNIST's digits).
+    pub fn pad(&self, p: usize) -> ImageSet {
+        if p == 0 {
+            return self.clone();
+        }
+        let (h, w) = (self.height + 2 * p, self.width + 2 * p);
+        let mut pixels = vec![0u8; self.len() * self.channels * h * w];
+        for (dst, src) in pixels
+            .chunks_exact_mut(h * w)
+            .zip(self.pixels.chunks_exact(self.height * self.width))
+        {
+            for (r, row) in src.chunks_exact(self.width).enumerate() {
+                let at = (r + p) * w + p;
+                dst[at..at + self.width].copy_from_slice(row);
+            }
+        }
+        ImageSet {
+            height: h,
+            width: w,
+            pixels,
+            labels: self.labels.clone(),
+            class_names: self.class_names.clone(),
+            channels: self.channels,
+        }
+    }
+
+    /// Every image resized to `height × width` with bilinear interpolation (pixel centres
+    /// aligned, as `F.interpolate(..., align_corners=False)`).
+    pub fn resize(&self, height: usize, width: usize) -> ImageSet {
+        if (height, width) == (self.height, self.width) || height == 0 || width == 0 {
+            return self.clone();
+        }
+        let (ih, iw) = (self.height, self.width);
+        let axis = |out: usize, inp: usize| -> Vec<(usize, usize, f32)> {
+            (0..out)
+                .map(|o| {
+                    let x = ((o as f32 + 0.5) * inp as f32 / out as f32 - 0.5).max(0.0);
+                    let x0 = (x.floor() as usize).min(inp - 1);
+                    let x1 = (x0 + 1).min(inp - 1);
+                    (x0, x1, x - x0 as f32)
+                })
+                .collect()
+        };
+        let (rows, cols) = (axis(height, ih), axis(width, iw));
+        let mut pixels = Vec::with_capacity(self.len() * self.channels * height * width);
+        for plane in self.pixels.chunks_exact(ih * iw) {
+            for &(r0, r1, fr) in &rows {
+                for &(c0, c1, fc) in &cols {
+                    let v = |r: usize, c: usize| plane[r * iw + c] as f32;
+                    let top = v(r0, c0) * (1.0 - fc) + v(r0, c1) * fc;
+                    let bottom = v(r1, c0) * (1.0 - fc) + v(r1, c1) * fc;
+                    pixels.push((top * (1.0 - fr) + bottom * fr).round().clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+        ImageSet {
+            height,
+            width,
+            pixels,
+            labels: self.labels.clone(),
+            class_names: self.class_names.clone(),
+            channels: self.channels,
+        }
+    }
 }

@@ -13,7 +13,7 @@ use convlab_blocks::{DropoutPosition, Op, ShapeError, build_stack};
 
 use crate::arch::AlexNetLayout;
 use crate::common::{FeatureNet, feature_net, stack_head, stack_options};
-use crate::config::Knobs;
+use crate::config::{Knobs, Stem};
 
 const fn conv(out: usize, k: usize, s: usize, p: usize) -> Op {
     Op::Conv {
@@ -95,7 +95,40 @@ pub(crate) fn build(
         AlexNetLayout::Paper2012 => (&PAPER_2012, Some([6, 6]), [4096, 4096]),
         AlexNetLayout::Cifar => (&CIFAR, None, [1024, 1024]),
     };
-    let features = build_stack(ops, stack_options(knobs), device)?;
+    // Knobs of the ablation suites: the first layer, and overlapping vs non-overlapping pools
+    // (3×3/2 — padded by 1 where the layout's own pools are 2×2, so map sizes agree — or 2×2/2).
+    let ops: Vec<Op> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, &op)| match (op, i, knobs.stem, knobs.overlap_pool) {
+            (Op::Conv { out, split, .. }, 0, Some(stem), _) => {
+                let (k, s, p) = match stem {
+                    Stem::Alexnet => (11, 4, 2),
+                    Stem::Zfnet => (7, 2, 1),
+                    Stem::Small => (3, 1, 1),
+                };
+                Op::Conv {
+                    out,
+                    k,
+                    s,
+                    p,
+                    split,
+                }
+            }
+            (Op::MaxPool { k, .. }, _, _, Some(overlap)) => match (overlap, k) {
+                (true, 2) => Op::MaxPool {
+                    k: 3,
+                    s: 2,
+                    p: 1,
+                    ceil: false,
+                },
+                (false, 3) => POOL2,
+                _ => op,
+            },
+            _ => op,
+        })
+        .collect();
+    let features = build_stack(&ops, stack_options(knobs), device)?;
     let head = stack_head(knobs, pool, &hidden, DropoutPosition::BeforeHidden);
     feature_net(features, knobs.input, &head, device)
 }

@@ -53,6 +53,18 @@ pub enum HeadKind {
     Gap,
 }
 
+/// AlexNet's first layer (the `stem` knob): the 2012 paper's, ZFNet's, or a CIFAR-sized one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stem {
+    /// 11×11, stride 4 (Krizhevsky et al. 2012; torchvision pads by 2).
+    Alexnet,
+    /// 7×7, stride 2, padding 1 (Zeiler & Fergus 2013).
+    Zfnet,
+    /// 3×3, stride 1, padding 1 (for 32×32 input).
+    Small,
+}
+
 /// Sub-sampling of LeNet-5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,6 +110,12 @@ pub struct ModelConfig {
     /// Groups of the convolutions the 2012 AlexNet split over two GPUs (1 or 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<usize>,
+    /// AlexNet: overlapping 3×3/2 max pooling (true, the paper's §3.4) or 2×2/2 (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_pool: Option<bool>,
+    /// AlexNet: the first layer's kernel, stride and padding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stem: Option<Stem>,
 }
 
 /// Every knob with its resolved value: what a family builder receives.
@@ -116,6 +134,10 @@ pub struct Knobs {
     pub activation: Activation,
     pub pool: PoolKind,
     pub groups: usize,
+    /// `None`: the layout's own pooling.
+    pub overlap_pool: Option<bool>,
+    /// `None`: the layout's own first layer.
+    pub stem: Option<Stem>,
 }
 
 impl ModelConfig {
@@ -135,6 +157,8 @@ impl ModelConfig {
             activation: None,
             pool: None,
             groups: None,
+            overlap_pool: None,
+            stem: None,
         }
     }
 
@@ -190,6 +214,14 @@ impl ModelConfig {
         self.groups = Some(groups);
         self
     }
+    pub fn with_overlap_pool(mut self, on: bool) -> Self {
+        self.overlap_pool = Some(on);
+        self
+    }
+    pub fn with_stem(mut self, stem: Stem) -> Self {
+        self.stem = Some(stem);
+        self
+    }
 
     /// The knobs that mean something for this architecture (besides classes, input, width
     /// and init, which every architecture takes).
@@ -197,11 +229,27 @@ impl ModelConfig {
         use crate::arch::AlexNetLayout;
         match arch.spec() {
             Spec::LeNet => &["batch_norm", "activation", "pool"],
-            Spec::AlexNet(AlexNetLayout::Paper2012) => {
-                &["batch_norm", "dropout", "head", "lrn", "groups"]
-            }
-            Spec::AlexNet(_) | Spec::ZfNet => &["batch_norm", "dropout", "head", "lrn"],
-            Spec::Vgg { .. } => &["batch_norm", "dropout", "head"],
+            Spec::AlexNet(AlexNetLayout::Paper2012) => &[
+                "batch_norm",
+                "dropout",
+                "head",
+                "lrn",
+                "groups",
+                "activation",
+                "overlap_pool",
+                "stem",
+            ],
+            Spec::AlexNet(_) => &[
+                "batch_norm",
+                "dropout",
+                "head",
+                "lrn",
+                "activation",
+                "overlap_pool",
+                "stem",
+            ],
+            Spec::ZfNet => &["batch_norm", "dropout", "head", "lrn", "activation"],
+            Spec::Vgg { .. } => &["batch_norm", "dropout", "head", "activation"],
             Spec::GoogLeNet { .. } => &["dropout", "aux_heads"],
             Spec::CifarResNet {
                 shortcuts: false, ..
@@ -219,7 +267,7 @@ impl ModelConfig {
             message,
         };
         let applicable = Self::applicable_knobs(arch);
-        let given: [(&'static str, bool); 9] = [
+        let given: [(&'static str, bool); 11] = [
             ("batch_norm", self.batch_norm.is_some()),
             ("dropout", self.dropout.is_some()),
             ("head", self.head.is_some()),
@@ -229,6 +277,8 @@ impl ModelConfig {
             ("activation", self.activation.is_some()),
             ("pool", self.pool.is_some()),
             ("groups", self.groups.is_some()),
+            ("overlap_pool", self.overlap_pool.is_some()),
+            ("stem", self.stem.is_some()),
         ];
         for (knob, set) in given {
             if set && !applicable.contains(&knob) {
@@ -284,6 +334,8 @@ impl ModelConfig {
             activation: self.activation.unwrap_or(defaults.activation),
             pool: self.pool.unwrap_or(defaults.pool),
             groups,
+            overlap_pool: self.overlap_pool,
+            stem: self.stem,
         })
     }
 }
@@ -324,6 +376,8 @@ impl Knobs {
             activation: Activation::Relu,
             pool: PoolKind::Max,
             groups: 1,
+            overlap_pool: None,
+            stem: None,
         }
     }
 }
