@@ -40,6 +40,61 @@ pub enum Command {
         #[command(subcommand)]
         action: DataAction,
     },
+    /// Run an ablation suite (a grid of variants × seeds) locally or on Slurm, resumably, and
+    /// report it; or `ablate report <dir>` to rebuild a report.
+    Ablate(AblateArgs),
+    /// List the ablation suites with one line each.
+    Ablations,
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AblateArgs {
+    #[command(subcommand)]
+    pub action: Option<AblateAction>,
+    /// Suite name (see `convlab ablations`) or path to a suite .toml.
+    pub suite: Option<String>,
+    #[arg(long, value_enum, default_value = "short")]
+    pub budget: crate::suite::BudgetName,
+    /// Seeds per variant (default: the suite's).
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Train on this dataset instead of the base recipe's (e.g. fashion-mnist).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Runs at once (local: processes sharing the cores; slurm: the array's task cap).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: crate::ablate::ExecutorKind,
+    /// Run failed runs again (each is set aside, not deleted).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Where suites keep their runs and reports (`<out>/<suite>/`).
+    #[arg(long, default_value = "ablations")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Do not download missing data.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Slurm: return after submitting (then `convlab ablate report <dir>`).
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Print the runs (variant, seed, id, state, model size, overrides) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand)]
+pub enum AblateAction {
+    /// Rebuild a report directory's tables and plots from its runs.
+    Report {
+        /// A report directory, e.g. ablations/residual/20261122-120000.
+        dir: PathBuf,
+    },
 }
 
 impl Command {
@@ -71,7 +126,52 @@ pub fn run(command: Command) -> Result<()> {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Data { action } => crate::data_cmd::run(action),
+        Command::Ablate(a) => ablate(a),
+        Command::Ablations => ablations(),
     }
+}
+
+fn ablations() -> Result<()> {
+    let mut t = table::new(&["suite", "runs", "question"]);
+    for name in crate::suite::builtin_names() {
+        let s = crate::suite::Suite::load(name)?;
+        t.add_row(vec![
+            name.to_string(),
+            format!("{} × {}", s.variants().len(), s.seeds),
+            s.question.clone(),
+        ]);
+    }
+    print!("{t}");
+    Ok(())
+}
+
+fn ablate(a: AblateArgs) -> Result<()> {
+    if let Some(AblateAction::Report { dir }) = a.action {
+        return crate::ablate::report_again(&dir);
+    }
+    let Some(suite) = a.suite else {
+        bail!("name a suite (see `convlab ablations`) or `convlab ablate report <dir>`");
+    };
+    let opts = crate::ablate::AblateOptions {
+        suite,
+        plan: crate::plan::PlanOptions {
+            budget: a.budget,
+            seeds: a.seeds,
+            dataset: a.dataset,
+        },
+        jobs: a.jobs.max(1),
+        executor: a.executor,
+        retry_failed: a.retry_failed,
+        out: a.out,
+        backend: a.backend,
+        data_dir: a.data_dir,
+        fetch: !a.no_fetch,
+        exe: std::env::current_exe()?,
+        wait: !a.no_wait,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        dry_run: a.dry_run,
+    };
+    crate::ablate::ablate(&opts).map(|_| ())
 }
 
 pub use crate::data_cmd::DataAction;
@@ -188,6 +288,12 @@ pub struct TrainArgs {
     /// Plain per-epoch lines even on a terminal (instead of burn-train's TUI).
     #[arg(long)]
     pub no_tui: bool,
+    /// Train into exactly this directory (it must not exist); ablation suites use it.
+    #[arg(long, conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// The run's name (default: the recipe's); ablation suites use `<suite>-<variant>`.
+    #[arg(long, conflicts_with = "resume")]
+    pub name: Option<String>,
 }
 
 impl TrainArgs {
@@ -411,6 +517,7 @@ fn train(a: TrainArgs) -> Result<()> {
         backend: a.backend.unwrap_or_default(),
         data_dir: a.data_dir.clone(),
         out: a.out.clone(),
+        run_dir: a.run_dir.clone(),
         fetch: !a.no_fetch,
         overfit_batches: a.overfit_batches,
         handle_signals: true,
@@ -447,7 +554,10 @@ fn train(a: TrainArgs) -> Result<()> {
         flag("optimizer.lr", a.lr.map(|v| v.to_string()));
         flag("seed", a.seed.map(|v| v.to_string()));
         let name = a.recipe.unwrap_or_default();
-        let recipe = Recipe::load(&name, &sets)?;
+        let mut recipe = Recipe::load(&name, &sets)?;
+        if let Some(n) = a.name {
+            recipe.name = n;
+        }
         crate::train::train(recipe, &opts)?
     };
     println!("run directory: {}", outcome.dir().display());

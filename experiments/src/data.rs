@@ -75,10 +75,26 @@ pub fn load_sets(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<(Im
 
 /// Splits, statistics and batchers for `recipe`.
 pub fn prepare(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<RunData> {
-    let (mut train_full, test) = load_sets(recipe, dir, fetch)?;
+    let (mut train_full, mut test) = load_sets(recipe, dir, fetch)?;
+    // Cut first, so resizing and padding touch only the images that are used.
     if let Some(limit) = recipe.data.limit {
         let keep: Vec<usize> = (0..limit.min(train_full.len())).collect();
         train_full = train_full.subset(&keep);
+    }
+    if let Some(limit) = recipe.data.test_limit {
+        let keep: Vec<usize> = (0..limit.min(test.len())).collect();
+        test = test.subset(&keep);
+    }
+    if let Some([h, w]) = recipe.data.resize {
+        if h == 0 || w == 0 {
+            bail!("data.resize: sizes must be positive, got [{h}, {w}]");
+        }
+        train_full = train_full.resize(h, w);
+        test = test.resize(h, w);
+    }
+    if recipe.data.pad > 0 {
+        train_full = train_full.pad(recipe.data.pad);
+        test = test.pad(recipe.data.pad);
     }
     let classes = train_full.classes();
     let (train_idx, valid_idx) = stratified_split(
@@ -100,10 +116,12 @@ pub fn prepare(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<RunDa
         match named(recipe.data.dataset) {
             Some(name) => {
                 let cache = data_dir(dir).join(name.folder()).join(format!(
-                    "stats-valid{}-seed{}-n{}.json",
+                    "stats-valid{}-seed{}-n{}-{}x{}.json",
                     recipe.data.valid_fraction,
                     recipe.seed,
-                    train.len()
+                    train.len(),
+                    train.height,
+                    train.width
                 ));
                 ChannelStats::load_or_compute(&cache, &train)
                     .or_else(|_| Ok::<_, anyhow::Error>(ChannelStats::compute(&train)))?

@@ -2,6 +2,7 @@
 //! directory), evaluation, backend selection, comparisons and benchmarks, and the commands of
 //! the `convlab` binary.
 
+pub mod ablate;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
@@ -11,14 +12,21 @@ pub mod compare;
 pub mod data;
 pub mod data_cmd;
 pub mod eval;
+pub mod executor;
 pub mod loader;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plan;
+pub mod plot;
 pub mod recipe;
 pub mod renderer;
+pub mod report;
 pub mod rundir;
+pub mod runstore;
 pub mod schedule;
+pub mod stats;
+pub mod suite;
 pub mod table;
 pub mod train;
 

@@ -109,6 +109,16 @@ pub struct DataConfig {
     /// Use only the first N training images (quick experiments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Use only the first N test images (quick experiments; the test score then has a wider
+    /// error bar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+    /// Zero pixels added on each side of every image (e.g. 2: Fashion-MNIST's 28×28 → 32×32).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pad: usize,
+    /// Resize every image to `[H, W]` (bilinear) before padding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<[usize; 2]>,
     /// Image folder root (`dataset = "folder"`), with `train/` and `test/` inside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
@@ -122,6 +132,10 @@ pub struct DataConfig {
     pub test_samples: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<usize>,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 fn default_valid_fraction() -> f64 {
@@ -321,6 +335,20 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// Removes `a.b.c` from a table, if present.
+fn remove_key(table: &mut toml::Table, key: &str) {
+    match key.split_once('.') {
+        None => {
+            table.remove(key);
+        }
+        Some((head, rest)) => {
+            if let Some(toml::Value::Table(t)) = table.get_mut(head) {
+                remove_key(t, rest);
+            }
+        }
+    }
+}
+
 /// Applies one `key.path=value` override; the value is TOML (`0.05`, `true`, `[30, 60]`,
 /// `"sgd"`) or else taken as a string.
 pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<()> {
@@ -359,6 +387,24 @@ impl Recipe {
         let (name, mut table) = load_table(name_or_path, &mut BTreeSet::new())?;
         for spec in overrides {
             apply_override(&mut table, spec)?;
+        }
+        Self::from_table(&name, table)
+    }
+
+    /// As [`Recipe::load`], then removes the optional keys named by `remove` (`key=...`
+    /// specs; only the key counts).
+    pub fn load_removing(
+        name_or_path: &str,
+        overrides: &[String],
+        remove: &[String],
+    ) -> Result<Recipe> {
+        let (name, mut table) = load_table(name_or_path, &mut BTreeSet::new())?;
+        for spec in overrides {
+            apply_override(&mut table, spec)?;
+        }
+        for spec in remove {
+            let key = spec.split_once('=').map_or(spec.as_str(), |(k, _)| k);
+            remove_key(&mut table, key);
         }
         Self::from_table(&name, table)
     }

@@ -79,6 +79,9 @@ pub fn build_commit() -> Option<String> {
 /// How a run is carried out, fixed when it starts (`run.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The recipe's name (`lenet-fashion`, or `<suite>-<variant>` for a suite's run).
+    #[serde(default)]
+    pub recipe: String,
     /// The backend the run was started on (`flex`, `ndarray`, `wgpu`); a resumed run uses it.
     pub backend: String,
     pub device: String,
@@ -180,6 +183,17 @@ impl RunDir {
         Err(RunDirError::NoFreeName(parent.to_path_buf()))
     }
 
+    /// Exactly `path`, which must not exist yet (a suite's run directory).
+    pub fn create_at(path: &Path) -> Result<RunDir> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::create_dir(path).map_err(io(path))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
     /// An existing run (it must hold a `recipe.toml`).
     pub fn open(path: &Path) -> Result<RunDir> {
         if !path.join(RECIPE).is_file() {
@@ -198,8 +212,14 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// The recipe's name: the run's parent folder (`runs/<recipe>/<stamp>`).
+    /// The recipe's name: from `run.json`, else the run's parent folder
+    /// (`runs/<recipe>/<stamp>`).
     pub fn recipe_name(&self) -> String {
+        if let Ok(info) = self.info()
+            && !info.recipe.is_empty()
+        {
+            return info.recipe;
+        }
         self.path
             .parent()
             .and_then(|p| p.file_name())

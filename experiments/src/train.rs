@@ -39,6 +39,8 @@ pub struct TrainOptions {
     pub data_dir: Option<PathBuf>,
     /// Parent of `<recipe>/<timestamp>/` run directories.
     pub out: PathBuf,
+    /// Train into exactly this directory instead (it must not exist; a suite's runs).
+    pub run_dir: Option<PathBuf>,
     /// Download missing datasets.
     pub fetch: bool,
     /// Train on this many fixed batches without augmentation or regularisation.
@@ -59,6 +61,7 @@ impl Default for TrainOptions {
             backend: Backend::Auto,
             data_dir: None,
             out: PathBuf::from("runs"),
+            run_dir: None,
             fetch: true,
             overfit_batches: None,
             handle_signals: false,
@@ -139,9 +142,13 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
     // Data first: a run that cannot start leaves no directory behind.
     let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
     let selected = select(opts.backend)?;
-    let run = RunDir::create(&opts.out, &recipe.name)?;
+    let run = match &opts.run_dir {
+        Some(dir) => RunDir::create_at(dir)?,
+        None => RunDir::create(&opts.out, &recipe.name)?,
+    };
     run.write_recipe(&recipe)?;
     run.write_info(&RunInfo {
+        recipe: recipe.name.clone(),
         backend: selected.backend.name().to_string(),
         device: selected.description.clone(),
         overfit_batches: opts.overfit_batches,

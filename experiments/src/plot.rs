@@ -1,0 +1,241 @@
+//! PNG charts drawn with plotters (text in an embedded DejaVu Sans, so no system font library
+//! is needed): line charts of curves and bar charts with error bars.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// A distinguishable colour for series `i`.
+pub fn colour(i: usize) -> RGBColor {
+    const C: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    C[i % C.len()]
+}
+
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    (lo - pad, hi + pad)
+}
+
+/// One panel of a line chart: a title, axis labels and named series of (x, y) points.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+    pub log_x: bool,
+}
+
+/// Panels side by side in one PNG.
+pub fn lines(path: &Path, panels: &[Panel<'_>], size: (u32, u32)) -> Result<()> {
+    register_font();
+    let e = |e: &dyn std::fmt::Display| anyhow!("{}: {e}", path.display());
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (panel, area) in panels.iter().zip(areas) {
+        let (mut x0, mut x1) = bounds(panel.series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)));
+        // Whole-number x (epochs): a range of at least one on each side of the points, labels
+        // without decimals.
+        let whole = panel
+            .series
+            .iter()
+            .all(|(_, p)| p.iter().all(|q| q.0.fract() == 0.0));
+        if whole && !panel.log_x {
+            (x0, x1) = (
+                (x0 + 0.05 * (x1 - x0)).floor() - 0.5,
+                (x1 - 0.05 * (x1 - x0)).ceil() + 0.5,
+            );
+        }
+        let x_ticks = if whole {
+            ((x1 - x0).floor() as usize).clamp(2, 12)
+        } else {
+            10
+        };
+        let (y0, y1) = bounds(panel.series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
+        let mut builder = ChartBuilder::on(&area);
+        builder
+            .caption(panel.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56);
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_labels(x_ticks)
+                    .x_label_formatter(&|x| {
+                        if whole {
+                            format!("{x:.0}")
+                        } else {
+                            format!("{x}")
+                        }
+                    })
+                    .x_desc(panel.x_label)
+                    .y_desc(panel.y_label)
+                    .label_style(("sans-serif", 13))
+                    .draw()
+                    .map_err(|x| e(&x))?;
+                for (i, (name, pts)) in panel.series.iter().enumerate() {
+                    let c = colour(i);
+                    chart
+                        .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                        .map_err(|x| e(&x))?
+                        .label(name.as_str())
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                        });
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.filled())))
+                        .map_err(|x| e(&x))?;
+                }
+                if panel.series.len() > 1 {
+                    chart
+                        .configure_series_labels()
+                        .background_style(WHITE.mix(0.85))
+                        .border_style(BLACK.mix(0.3))
+                        .label_font(("sans-serif", 12))
+                        .draw()
+                        .map_err(|x| e(&x))?;
+                }
+            }};
+        }
+        if panel.log_x && x0 > 0.0 {
+            draw!(
+                builder
+                    .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                    .map_err(|x| e(&x))?
+            );
+        } else {
+            draw!(
+                builder
+                    .build_cartesian_2d(x0..x1, y0..y1)
+                    .map_err(|x| e(&x))?
+            );
+        }
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
+/// One bar: its label, mean, standard deviation (NaN for none) and a reference value to mark.
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub spread: f64,
+    pub reference: Option<f64>,
+}
+
+/// A bar chart with error bars and reference markers (e.g. published numbers).
+pub fn bars(path: &Path, title: &str, y_label: &str, bars: &[Bar], size: (u32, u32)) -> Result<()> {
+    register_font();
+    let e = |e: &dyn std::fmt::Display| anyhow!("{}: {e}", path.display());
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    // A missing spread (one seed: NaN) draws no error bar.
+    let spread = |b: &Bar| {
+        if b.spread.is_finite() {
+            b.spread.max(0.0)
+        } else {
+            0.0
+        }
+    };
+    let (mut y0, y1) = bounds(bars.iter().flat_map(|b| {
+        [b.value - spread(b), b.value + spread(b)]
+            .into_iter()
+            .chain(b.reference)
+    }));
+    // Bars start at zero (a cut axis makes small differences look large); the table in
+    // summary.md has the exact numbers.
+    if y0 > 0.0 {
+        y0 = 0.0;
+    }
+    let n = bars.len().max(1);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(14)
+        .x_label_area_size(70)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..n as f64, y0..y1)
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_formatter(&|_| String::new())
+        .y_desc(y_label)
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (i, b) in bars.iter().enumerate() {
+        let x = i as f64;
+        let c = colour(i);
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x + 0.15, y0), (x + 0.85, b.value)],
+                c.mix(0.75).filled(),
+            )))
+            .map_err(|x| e(&x))?;
+        if b.spread.is_finite() && b.spread > 0.0 {
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(
+                    x + 0.5,
+                    b.value - b.spread,
+                    b.value,
+                    b.value + b.spread,
+                    BLACK.stroke_width(2),
+                    10,
+                )))
+                .map_err(|x| e(&x))?;
+        }
+        // The variant's name under its bar.
+        let (px, py) = chart.backend_coord(&(x + 0.5, y0));
+        root.draw(&Text::new(
+            b.label.clone(),
+            (px, py + 8),
+            TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top)),
+        ))
+        .map_err(|x| e(&x))?;
+        if let Some(r) = b.reference {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x + 0.1, r), (x + 0.9, r)],
+                    BLACK.stroke_width(3),
+                )))
+                .map_err(|x| e(&x))?;
+        }
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}

@@ -1,0 +1,638 @@
+//! `convlab ablate` end to end, through the binary a user runs: every shipped suite at the
+//! smoke budget, resuming an interrupted suite without redoing finished runs, re-running only
+//! failures, rebuilding a report, the Slurm executor against a real one-node Slurm, and the
+//! errors a bad suite gets. (This package's own test binary, because only here does Cargo hand
+//! tests the path of the `convlab` binary.)
+
+// A test fails by panicking; an unwrap says where.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use convlab_experiments::suite::{Suite, builtin_names};
+
+const EXE: &str = env!("CARGO_BIN_EXE_convlab");
+
+/// One suite at a time: the runs share two cores, and the Slurm cluster is one.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn convlab(args: &[&str]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .env("BURN_DEVICE", "flex")
+        .output()
+        .expect("starting convlab")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = convlab(args);
+    let t = text(&o);
+    assert!(o.status.success(), "convlab {args:?} failed:\n{t}");
+    t
+}
+
+/// The report directory named by the last `report: DIR (...)` line of a suite's output.
+fn report_dir(output: &str) -> PathBuf {
+    let line = output
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("no report line in:\n{output}"));
+    PathBuf::from(line.split(" (").next().unwrap())
+}
+
+fn csv_rows(dir: &Path) -> Vec<csv::StringRecord> {
+    let mut r = csv::Reader::from_path(dir.join("results.csv")).expect("results.csv");
+    r.records().map(|r| r.unwrap()).collect()
+}
+
+fn column(dir: &Path, name: &str) -> usize {
+    let mut r = csv::Reader::from_path(dir.join("results.csv")).unwrap();
+    r.headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
+/// A report has its table, CSV and two PNGs that decode to real images.
+fn check_report(dir: &Path, runs: usize) {
+    let rows = csv_rows(dir);
+    assert_eq!(rows.len(), runs, "{}", dir.display());
+    let status = column(dir, "status");
+    for r in &rows {
+        assert_eq!(&r[status], "done", "{r:?}");
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("| variant |"), "{summary}");
+    for png in ["curves.png", "bars.png"] {
+        let img = image::open(dir.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert!(img.width() >= 400 && img.height() >= 300, "{png}");
+        // Not a blank canvas: the plot drew something besides the background.
+        let rgb = img.to_rgb8();
+        let first = *rgb.get_pixel(0, 0);
+        let other = rgb.pixels().filter(|p| **p != first).count();
+        assert!(other > 1000, "{png} looks blank");
+    }
+}
+
+/// Writes a suite file whose runs are LeNet-5 on synthetic data, `samples` images an epoch.
+fn write_suite(dir: &Path, name: &str, samples: usize, epochs: usize, values: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let body = format!(
+        r#"description = "test suite"
+question = "does the engine work?"
+base = "smoke"
+seeds = 1
+baseline = "a"
+metrics = ["test_acc", "final_train_loss"]
+
+[[axes]]
+name = "lr"
+values = [{values}]
+
+[budgets.short]
+epochs = {epochs}
+set = {{ "data.samples" = {samples}, "batch_size" = 64 }}
+"#
+    );
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn every_shipped_suite_runs_at_the_smoke_budget() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let started = Instant::now();
+    for name in builtin_names() {
+        let suite = Suite::load(name).unwrap();
+        let t = ok(&[
+            "ablate", name, "--budget", "smoke", "--seeds", "1", "--out", out,
+        ]);
+        let dir = report_dir(&t);
+        check_report(&dir, suite.variants().len());
+        // Every variant is a different model or recipe: no two runs share an id.
+        let ids: std::collections::BTreeSet<String> = csv_rows(&dir)
+            .iter()
+            .map(|r| r[column(&dir, "run_id")].to_string())
+            .collect();
+        assert_eq!(ids.len(), suite.variants().len(), "{name}");
+        // The primary metric and the published numbers reach the summary.
+        let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+        assert!(summary.contains(suite.metrics[0].name()), "{name}");
+        for p in suite.published.values() {
+            assert!(summary.contains(&p.source), "{name}: {}", p.source);
+        }
+    }
+    eprintln!(
+        "{} suites at smoke in {:.0} s",
+        builtin_names().len(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn every_shipped_suite_plans_at_every_budget() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    for name in builtin_names() {
+        for budget in ["smoke", "short", "full"] {
+            for dataset in [None, Some("fashion-mnist")] {
+                let mut args = vec![
+                    "ablate",
+                    name,
+                    "--budget",
+                    budget,
+                    "--dry-run",
+                    "--out",
+                    out,
+                ];
+                if let Some(d) = dataset {
+                    args.extend(["--dataset", d]);
+                }
+                let t = ok(&args);
+                assert!(t.contains("nothing was run"), "{t}");
+            }
+        }
+    }
+    // A dry run writes nothing.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_residual_suite_is_the_paper_grid() {
+    let s = Suite::load("residual").unwrap();
+    assert_eq!(
+        s.variant_names(),
+        [
+            "plain-20",
+            "plain-32",
+            "plain-44",
+            "plain-56",
+            "residual-20",
+            "residual-32",
+            "residual-44",
+            "residual-56"
+        ]
+    );
+    let opts = convlab_experiments::plan::PlanOptions {
+        budget: convlab_experiments::suite::BudgetName::Full,
+        seeds: Some(1),
+        dataset: None,
+    };
+    let runs = convlab_experiments::plan::plan(&s, &opts).unwrap();
+    // The full budget is He et al.'s recipe: 182 epochs, option A shortcuts or none.
+    for r in &runs {
+        assert_eq!(r.recipe.epochs, 182);
+        let (params, _) = convlab_experiments::plan::check_model(r).unwrap();
+        let expected = match r.variant.rsplit('-').next().unwrap() {
+            "20" => 269_722,
+            "32" => 464_154,
+            "44" => 658_586,
+            "56" => 853_018,
+            v => panic!("{v}"),
+        };
+        assert_eq!(params, expected, "{}", r.variant);
+    }
+}
+
+#[test]
+fn an_interrupted_suite_resumes_without_rerunning_finished_runs() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = write_suite(
+        tmp.path(),
+        "resume",
+        6000,
+        4,
+        r#"{ name = "a", set = { "optimizer.lr" = 0.05 } }, { name = "b", set = { "optimizer.lr" = 0.02 } }, { name = "c", set = { "optimizer.lr" = 0.01 } }"#,
+    );
+    let out = tmp.path().join("out");
+    let args = [
+        "ablate",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut child = Command::new(EXE)
+        .args(args)
+        .env("BURN_DEVICE", "flex")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first run to finish and the second to write its first checkpoint.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("[1/3]") {
+            break;
+        }
+    }
+    assert!(seen.contains("[1/3] a seed 0: done"), "{seen}");
+    let runs = out.join("resume").join("runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let second = loop {
+        let found = std::fs::read_dir(&runs).unwrap().flatten().find(|e| {
+            e.path().join("checkpoint").join("model-1.bpk").exists()
+                && !e.path().join("summary.json").exists()
+        });
+        if let Some(e) = found {
+            break e.path();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second run never checkpointed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let exit = child.wait().unwrap();
+    assert!(
+        !exit.success(),
+        "an interrupted suite exits non-zero: {rest:?}"
+    );
+    // The finished run, byte for byte, before starting again.
+    let finished: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("summary.json").exists() && *p != second)
+        .collect();
+    assert_eq!(finished.len(), 1, "{rest:?}");
+    let before = std::fs::read(finished[0].join("metrics.csv")).unwrap();
+    let modified = std::fs::metadata(finished[0].join("metrics.csv"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(second.join("checkpoint").exists());
+
+    let t = ok(&args);
+    assert!(
+        t.contains(
+            "3 runs (3 variants × 1 seeds, budget short): 2 to run (1 resuming), 1 already finished"
+        ),
+        "{t}"
+    );
+    let dir = report_dir(&t);
+    check_report(&dir, 3);
+    assert_eq!(
+        std::fs::read(finished[0].join("metrics.csv")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::metadata(finished[0].join("metrics.csv"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        modified
+    );
+    // The resumed run continued from its checkpoint: one row per epoch, no epoch twice.
+    let metrics = std::fs::read_to_string(second.join("metrics.csv")).unwrap();
+    let epochs: Vec<&str> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(epochs, ["1", "2", "3", "4"], "{metrics}");
+
+    // A third start finds nothing to do.
+    let t = ok(&args);
+    assert!(
+        t.contains("0 to run (0 resuming), 3 already finished"),
+        "{t}"
+    );
+}
+
+#[test]
+fn failed_runs_are_kept_and_rerun_only_with_retry_failed() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    // lr 1e6 without batch norm: the loss leaves the floats within an epoch.
+    let suite = write_suite(
+        tmp.path(),
+        "failing",
+        512,
+        2,
+        r#"{ name = "a", set = { "optimizer.lr" = 0.05 } }, { name = "boom", set = { "optimizer.lr" = 1e6 } }"#,
+    );
+    let out = tmp.path().join("out");
+    let args = [
+        "ablate",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // One failed run does not stop the others, nor the report.
+    let t = ok(&args);
+    assert!(t.contains("boom seed 0: failed"), "{t}");
+    let dir = report_dir(&t);
+    let rows = csv_rows(&dir);
+    let status = column(&dir, "status");
+    assert_eq!(
+        rows.iter()
+            .map(|r| r[status].to_string())
+            .collect::<Vec<_>>(),
+        ["done", "diverged"]
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("diverged"), "{summary}");
+
+    // Again: the failure is reported and skipped, the finished run untouched.
+    let t = ok(&args);
+    assert!(t.contains("0 to run (0 resuming), 1 already finished, 1 failed before (--retry-failed runs them again)"), "{t}");
+    assert!(t.contains("skipping failed run boom seed 0"), "{t}");
+
+    // --retry-failed runs only the failure, setting the old attempt aside.
+    let runs = out.join("failing").join("runs");
+    let count = |pred: &dyn Fn(&str) -> bool| {
+        std::fs::read_dir(&runs)
+            .unwrap()
+            .flatten()
+            .filter(|e| pred(&e.file_name().to_string_lossy()))
+            .count()
+    };
+    let aside_before = count(&|n: &str| n.contains(".failed"));
+    let mut retry = args.to_vec();
+    retry.push("--retry-failed");
+    let t = ok(&retry);
+    assert!(
+        t.contains("1 to run (0 resuming), 1 already finished"),
+        "{t}"
+    );
+    assert!(t.contains("[1/1] boom seed 0: failed"), "{t}");
+    assert_eq!(count(&|n: &str| n.contains(".failed")), aside_before + 1);
+}
+
+#[test]
+fn a_report_is_rebuilt_from_its_runs() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let t = ok(&["ablate", "lrn", "--budget", "smoke", "--out", out]);
+    let dir = report_dir(&t);
+    check_report(&dir, 4);
+    let csv = std::fs::read(dir.join("results.csv")).unwrap();
+    // Two seeds on each side: the difference to the baseline gets an interval.
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains(" [") && summary.contains("]"), "{summary}");
+    for f in ["results.csv", "summary.md", "curves.png", "bars.png"] {
+        std::fs::remove_file(dir.join(f)).unwrap();
+    }
+    ok(&["ablate", "report", dir.to_str().unwrap()]);
+    check_report(&dir, 4);
+    assert_eq!(std::fs::read(dir.join("results.csv")).unwrap(), csv);
+    let again = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(again.contains("| `lrn` |"), "{again}");
+}
+
+#[test]
+fn bad_suites_are_errors_that_name_the_key() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let case = |name: &str, body: &str, expect: &[&str]| {
+        let path = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&path, body).unwrap();
+        let o = convlab(&[
+            "ablate",
+            path.to_str().unwrap(),
+            "--budget",
+            "smoke",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let t = text(&o);
+        assert!(!o.status.success(), "{name}: {t}");
+        for e in expect {
+            assert!(t.contains(e), "{name}: expected `{e}` in:\n{t}");
+        }
+    };
+    let head =
+        "description = \"d\"\nquestion = \"q\"\nbase = \"smoke\"\nmetrics = [\"test_acc\"]\n";
+    case(
+        "unknown_key",
+        &format!(
+            "{head}baseline = \"a\"\nseedz = 3\n[[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}]\n"
+        ),
+        &["unknown_key", "seedz"],
+    );
+    case(
+        "bad_baseline",
+        &format!(
+            "{head}baseline = \"zz\"\n[[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}]\n"
+        ),
+        &["baseline", "`zz` is not a variant"],
+    );
+    case(
+        "same_key",
+        &format!(
+            "{head}baseline = \"a-c\"\n[[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\", set = {{ \"optimizer.lr\" = 0.1 }} }}]\n[[axes]]\nname = \"y\"\nvalues = [{{ name = \"c\", set = {{ \"optimizer.lr\" = 0.2 }} }}]\n"
+        ),
+        &["optimizer.lr", "ambiguous"],
+    );
+    // A knob LeNet-5 does not have: refused before any run starts, naming the variant.
+    case(
+        "bad_knob",
+        &format!(
+            "{head}baseline = \"a\"\n[[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\", set = {{ \"model.shortcut\" = \"b\" }} }}]\n"
+        ),
+        &["variant a", "shortcut", "does not apply to lenet5"],
+    );
+    case(
+        "bad_recipe_key",
+        &format!(
+            "{head}baseline = \"a\"\n[[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\", set = {{ \"optimizer.lrr\" = 0.1 }} }}]\n"
+        ),
+        &["lrr"],
+    );
+    // None of them started a run or wrote anything.
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
+}
+
+/// Stops the one-node Slurm the test started, also when the test fails.
+struct SlurmGuard {
+    started: bool,
+}
+
+impl Drop for SlurmGuard {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = Command::new("bash")
+                .arg(repo().join("scripts/slurm-one-node.sh"))
+                .arg("down")
+                .status();
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn the_slurm_executor_runs_a_suite_as_one_job_array() {
+    let _g = serial();
+    let script = repo().join("scripts/slurm-one-node.sh");
+    let up_already = Command::new("bash")
+        .arg(&script)
+        .arg("status")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let mut guard = SlurmGuard { started: false };
+    if !up_already {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let has_apt = Path::new("/usr/bin/apt-get").exists();
+        let has_slurm =
+            Path::new("/usr/bin/sbatch").exists() || Path::new("/usr/sbin/slurmctld").exists();
+        if !is_root || (!has_apt && !has_slurm) {
+            eprintln!(
+                "SKIPPED: no Slurm is running and this test cannot start one (needs root and apt-get or slurm-wlm installed); `.ci/run` starts one"
+            );
+            return;
+        }
+        let o = Command::new("bash")
+            .arg(&script)
+            .arg("up")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "slurm-one-node.sh up:\n{}", text(&o));
+        guard.started = true;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let suite = Suite::load("shortcut").unwrap();
+    let t = ok(&[
+        "ablate",
+        "shortcut",
+        "--budget",
+        "smoke",
+        "--seeds",
+        "1",
+        "--executor",
+        "slurm",
+        "--jobs",
+        "2",
+        "--out",
+        out,
+    ]);
+    assert!(t.contains("submitted Slurm job"), "{t}");
+    let dir = report_dir(&t);
+    check_report(&dir, suite.variants().len());
+    // One array, one manifest line per run.
+    let manifest = std::fs::read_to_string(dir.join("slurm").join("manifest.txt")).unwrap();
+    assert_eq!(manifest.lines().count(), suite.variants().len());
+    // Submitting again finds every run finished and submits nothing.
+    let t = ok(&[
+        "ablate",
+        "shortcut",
+        "--budget",
+        "smoke",
+        "--seeds",
+        "1",
+        "--executor",
+        "slurm",
+        "--out",
+        out,
+    ]);
+    assert!(t.contains("0 to run"), "{t}");
+    assert!(!t.contains("submitted Slurm job"), "{t}");
+    // --no-wait returns at once; `report` collects the array's results afterwards.
+    let t = ok(&[
+        "ablate",
+        "lrn",
+        "--budget",
+        "smoke",
+        "--seeds",
+        "1",
+        "--executor",
+        "slurm",
+        "--no-wait",
+        "--out",
+        out,
+    ]);
+    let line = t
+        .lines()
+        .find_map(|l| l.strip_prefix("not waiting; when it is done: convlab ablate report "))
+        .unwrap_or_else(|| panic!("{t}"));
+    let report = PathBuf::from(line.trim());
+    let id = t
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted Slurm job "))
+        .and_then(|l| l.split(':').next())
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while convlab_experiments::executor::slurm_active(&id).unwrap() {
+        assert!(Instant::now() < deadline, "Slurm job {id} never finished");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ok(&["ablate", "report", report.to_str().unwrap()]);
+    check_report(&report, 2);
+    drop(guard);
+}
+
+#[test]
+fn student_t_quantiles_match_the_tables() {
+    use convlab_experiments::stats::{diff_ci95, t_quantile};
+    // t_{0.975}(df), from any table (scipy.stats.t.ppf(0.975, df)).
+    for (df, expected) in [
+        (1.0, 12.7062),
+        (2.0, 4.3027),
+        (5.0, 2.5706),
+        (10.0, 2.2281),
+        (30.0, 2.0423),
+        (1000.0, 1.9623),
+    ] {
+        let q = t_quantile(0.975, df);
+        assert!((q - expected).abs() < 1e-3, "df {df}: {q} vs {expected}");
+    }
+    // Welch: two groups of 3 with equal variance 1: df = 4, half-width t(4)·√(2/3).
+    let (d, ci) = diff_ci95(&[2.0, 3.0, 4.0], &[0.0, 1.0, 2.0]);
+    assert!((d - 2.0).abs() < 1e-12);
+    let (lo, hi) = ci.unwrap();
+    let half = 2.7764 * (2.0f64 / 3.0).sqrt();
+    assert!(
+        (lo - (2.0 - half)).abs() < 1e-3 && (hi - (2.0 + half)).abs() < 1e-3,
+        "{lo} {hi}"
+    );
+    // One run on a side: no interval.
+    assert!(diff_ci95(&[1.0], &[0.0, 1.0]).1.is_none());
+}
