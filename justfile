@@ -56,6 +56,27 @@ bench-vs-torch *args:
     cargo build -q --bin convlab
     "$(scripts/torch_venv.sh)" scripts/bench_vs_torch.py --convlab "$CARGO_TARGET_DIR/debug/convlab" {{args}}
 
+# Run an ablation suite, e.g. `just ablate residual --budget short --dataset fashion-mnist --jobs 2`.
+ablate suite *args:
+    cargo run -q --bin convlab -- ablate {{suite}} {{args}}
+
+# The shipped ablation suites, one line each.
+ablations:
+    cargo run -q --bin convlab -- ablations
+
+# Import a torchvision state dict, e.g. `just import resnet18 resnet18.pth --out weights/resnet18`.
+import arch file *args:
+    cargo run -q --bin convlab -- import {{arch}} {{file}} {{args}}
+
+# Export weights or a run's best checkpoint with torchvision's names (safetensors).
+export source *args:
+    cargo run -q --bin convlab -- export {{source}} {{args}}
+
+# torchvision parity for every torchvision architecture (CI runs five of them; vgg19 and
+# resnet152 write state dicts of 550 MB and 240 MB to a temporary directory).
+torchvision-parity:
+    CONVLAB_TORCHVISION_ALL=1 cargo test --test models torchvision -- --nocapture
+
 # Regenerate the PyTorch reference values of tests/golden (Debian's python3-torch).
 golden:
     /usr/bin/python3 scripts/golden/make_golden.py

@@ -43,6 +43,12 @@ pub enum Command {
     /// Run an ablation suite (a grid of variants × seeds) locally or on Slurm, resumably, and
     /// report it; or `ablate report <dir>` to rebuild a report.
     Ablate(AblateArgs),
+    /// Read a torchvision state dict (.pth or .safetensors) into one of our models, checking
+    /// that every tensor is used once with the right shape; write a convlab weights file.
+    Import(ImportArgs),
+    /// Write a weights file or a run's best checkpoint with torchvision's key names
+    /// (safetensors), loadable by `torchvision.models.<arch>().load_state_dict`.
+    Export(ExportArgs),
     /// List the ablation suites with one line each.
     Ablations,
 }
@@ -127,6 +133,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Eval(a) => eval(a),
         Command::Data { action } => crate::data_cmd::run(action),
         Command::Ablate(a) => ablate(a),
+        Command::Import(a) => import(a),
+        Command::Export(a) => export(a),
         Command::Ablations => ablations(),
     }
 }
@@ -172,6 +180,129 @@ fn ablate(a: AblateArgs) -> Result<()> {
         dry_run: a.dry_run,
     };
     crate::ablate::ablate(&opts).map(|_| ())
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Architecture the weights are for (alexnet, vgg11…vgg19[-bn], resnet18…resnet152,
+    /// googlenet).
+    pub arch: String,
+    /// A torchvision state dict: `torch.save(model.state_dict(), "x.pth")` or a safetensors file.
+    pub file: PathBuf,
+    /// Where to write the weights (`.bpk` and `.json`; default: beside the file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Build the model for this many classes: the final classifier is then new (not imported).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// GoogLeNet: import the auxiliary heads too.
+    #[arg(long)]
+    pub aux_heads: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A weights file (`convlab import`) or a run directory (its best checkpoint).
+    pub source: PathBuf,
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: ExportFormat,
+    /// Output file (default: `<source>.safetensors`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// safetensors with torchvision's key names (PyTorch: `safetensors.torch.load_file`).
+    Safetensors,
+}
+
+fn import(a: ImportArgs) -> Result<()> {
+    let arch: Arch = a.arch.parse()?;
+    let mut cfg = ModelConfig::new(arch);
+    if let Some(c) = a.classes {
+        cfg.classes = Some(c);
+    }
+    if a.aux_heads {
+        cfg.aux_heads = Some(true);
+    }
+    let device = burn::tensor::Device::flex();
+    let mut model = cfg.init(&device)?;
+    let report = convlab_models::torchvision::import(&mut model, &a.file)?;
+    let imagenet = model.classes == 1000;
+    let (mean, std) = if matches!(arch.spec(), convlab_models::Spec::GoogLeNet { .. }) {
+        // torchvision's pretrained GoogLeNet normalises to [-1, 1] (`transform_input`).
+        (vec![0.5; 3], vec![0.5; 3])
+    } else {
+        (
+            crate::weights::IMAGENET_MEAN.to_vec(),
+            crate::weights::IMAGENET_STD.to_vec(),
+        )
+    };
+    let info = crate::weights::WeightsInfo {
+        arch: arch.name().to_string(),
+        classes: model.classes,
+        input: model.input,
+        aux_heads: a.aux_heads,
+        mean,
+        std,
+        class_names: vec![],
+        labels: imagenet.then(|| "imagenet".to_string()),
+        source: a.file.display().to_string(),
+    };
+    let out = a.out.unwrap_or_else(|| a.file.with_extension("bpk"));
+    let (bpk, json) = crate::weights::save(&model, &info, &out)?;
+    println!(
+        "{}: {} tensors imported into {}{}{}",
+        a.file.display(),
+        report.loaded,
+        arch.name(),
+        if report.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(" (keys under `{}`)", report.prefix)
+        },
+        if report.not_imported.is_empty() {
+            String::new()
+        } else {
+            format!("; new, not imported: {}", report.not_imported.join(", "))
+        }
+    );
+    println!(
+        "skipped {} keys (num_batches_tracked, classifiers for other class counts, absent auxiliary heads); wrote {} and {}",
+        report.skipped.len(),
+        bpk.display(),
+        json.display()
+    );
+    Ok(())
+}
+
+fn export(a: ExportArgs) -> Result<()> {
+    let device = burn::tensor::Device::flex();
+    let (model, info) = crate::weights::load(&a.source, &device)?;
+    let out = a.out.unwrap_or_else(|| {
+        if a.source.is_dir() {
+            a.source.join("model.safetensors")
+        } else {
+            crate::weights::paths(&a.source)
+                .0
+                .with_extension("safetensors")
+        }
+    });
+    let n = match a.format {
+        ExportFormat::Safetensors => convlab_models::torchvision::export(&model, &out)?,
+    };
+    println!(
+        "{}: {n} tensors of {} ({} classes) with torchvision's names; in PyTorch: \
+         torchvision.models.{}(num_classes={}).load_state_dict(safetensors.torch.load_file(\"{}\"))",
+        out.display(),
+        info.arch,
+        info.classes,
+        info.arch.replace('-', "_"),
+        info.classes,
+        out.display()
+    );
+    Ok(())
 }
 
 pub use crate::data_cmd::DataAction;

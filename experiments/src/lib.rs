@@ -29,6 +29,7 @@ pub mod stats;
 pub mod suite;
 pub mod table;
 pub mod train;
+pub mod weights;
 
 pub use backend::{Backend, BackendError, Selected, select};
 pub use recipe::Recipe;

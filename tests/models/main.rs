@@ -8,6 +8,7 @@ mod params;
 mod parity;
 mod shapes;
 mod summary;
+mod torchvision;
 
 use burn::tensor::Device;
 

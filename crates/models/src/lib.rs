@@ -18,6 +18,7 @@ pub mod lenet;
 pub mod network;
 pub mod resnet;
 pub mod summary;
+pub mod torchvision;
 pub mod vgg;
 pub mod zfnet;
 

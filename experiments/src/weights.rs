@@ -1,0 +1,137 @@
+//! Weights files: a model's burnpack record (`<name>.bpk`) beside a description of what it is
+//! (`<name>.json`: architecture, classes, input, class names, input normalisation, source), as
+//! `convlab import` writes them and `export` reads them. A run directory's checkpoint works
+//! wherever a weights file does.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::Module;
+use burn::tensor::Device;
+use convlab_models::{Arch, Model, ModelConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::rundir::{RunDir, write_atomic};
+
+/// ImageNet's per-channel mean and std (torchvision's preprocessing).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsInfo {
+    pub arch: String,
+    pub classes: usize,
+    /// `[C, H, W]` the model was built for.
+    pub input: [usize; 3],
+    /// GoogLeNet's auxiliary heads are in the record.
+    #[serde(default)]
+    pub aux_heads: bool,
+    /// Per-channel normalisation the weights expect on [0, 1] pixels.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    /// Class names, or empty for ImageNet's 1000 (see `labels`).
+    #[serde(default)]
+    pub class_names: Vec<String>,
+    /// `imagenet` when the classes are ImageNet-1k's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// Where the weights came from (a file, a run).
+    pub source: String,
+}
+
+impl WeightsInfo {
+    pub fn config(&self) -> Result<ModelConfig> {
+        let arch: Arch = self
+            .arch
+            .parse()
+            .map_err(|e| anyhow!("weights: architecture `{}`: {e}", self.arch))?;
+        let mut cfg = ModelConfig::new(arch);
+        cfg.classes = Some(self.classes);
+        cfg.input = Some(self.input);
+        if self.aux_heads {
+            cfg.aux_heads = Some(true);
+        }
+        Ok(cfg)
+    }
+}
+
+/// `weights.bpk` → (`weights.bpk`, `weights.json`); a path without extension gets both.
+pub fn paths(path: &Path) -> (PathBuf, PathBuf) {
+    let stem = if path.extension().is_some_and(|e| e == "bpk" || e == "json") {
+        path.with_extension("")
+    } else {
+        path.to_path_buf()
+    };
+    (stem.with_extension("bpk"), stem.with_extension("json"))
+}
+
+/// Writes both files, each atomically.
+pub fn save(model: &Model, info: &WeightsInfo, path: &Path) -> Result<(PathBuf, PathBuf)> {
+    let (bpk, json) = paths(path);
+    if let Some(dir) = bpk.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow!("{}: cannot encode the weights: {e:?}", bpk.display()))?;
+    write_atomic(&bpk, &bytes)?;
+    write_atomic(&json, serde_json::to_string_pretty(info)?.as_bytes())?;
+    Ok((bpk, json))
+}
+
+/// A weights file, or a run directory (its best checkpoint), as a model on `device`.
+pub fn load(path: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
+    if path.is_dir() {
+        return load_run(path, device);
+    }
+    let (bpk, json) = paths(path);
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "{}: no description of the weights beside {} (written by `convlab import`)",
+            json.display(),
+            bpk.display()
+        )
+    })?;
+    let info: WeightsInfo = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a weights description", json.display()))?;
+    let model = info.config()?.init(device)?;
+    let model = model
+        .try_load_file(&bpk)
+        .map_err(|e| anyhow!("{}: cannot load the weights: {e}", bpk.display()))?;
+    Ok((model, info))
+}
+
+/// A run directory's best checkpoint, described from its recipe and summary.
+fn load_run(dir: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
+    let run = RunDir::open(dir)?;
+    let recipe = run.recipe()?;
+    let epoch = crate::eval::checkpoint_epoch(&run, crate::eval::CheckpointChoice::Best)?;
+    let mut cfg = recipe.model.clone();
+    let input = crate::plan::input_shape(&recipe);
+    let classes = crate::plan::class_count(&recipe);
+    cfg.input = Some(input);
+    cfg.classes = Some(classes);
+    let model = crate::model::load(&cfg, &run, epoch, device)?;
+    if input[0] != 3 && input[0] != 1 {
+        bail!("{}: unexpected input channels {}", dir.display(), input[0]);
+    }
+    Ok((
+        model,
+        WeightsInfo {
+            arch: cfg.arch.name().to_string(),
+            classes,
+            input,
+            aux_heads: cfg.aux_heads.unwrap_or(false),
+            // A run normalises with its training split's statistics, recorded in its summary
+            // when known; otherwise none.
+            mean: vec![],
+            std: vec![],
+            class_names: vec![],
+            labels: None,
+            source: format!("{} (epoch {epoch})", dir.display()),
+        },
+    ))
+}
