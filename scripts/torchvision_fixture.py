@@ -5,6 +5,12 @@ logits torchvision computes on it in eval mode.
 
     /usr/bin/python3 scripts/torchvision_fixture.py resnet18 OUT_DIR [--size 224] [--batch 2]
     /usr/bin/python3 scripts/torchvision_fixture.py resnet18 OUT_DIR --check FILE.safetensors
+    /usr/bin/python3 scripts/torchvision_fixture.py - OUT_DIR --transform
+
+`--transform` writes OUT_DIR/image.png (a 400x300 test image: gradients, stripes and noise) and
+OUT_DIR/image.f32, torchvision's ImageNet evaluation transform of it (Resize(256),
+CenterCrop(224), ToTensor, Normalize with ImageNet's mean and std): what `convlab predict` is
+compared with.
 
 `--check` loads a safetensors file that `convlab export` wrote into a fresh torchvision model
 with `load_state_dict(strict=True)` and compares its logits on OUT_DIR's input with the reference
@@ -78,6 +84,29 @@ def check(a) -> None:
         raise SystemExit(1)
 
 
+def transform(out: str) -> None:
+    import numpy as np
+    from PIL import Image
+    import torchvision.transforms as T
+
+    rng = np.random.default_rng(0)
+    h, w = 300, 400
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.stack([x * 255 / w, y * 255 / h, ((x + y) % 64) * 4], -1) + rng.normal(0, 20, (h, w, 3))
+    os.makedirs(out, exist_ok=True)
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(os.path.join(out, "image.png"))
+    t = T.Compose(
+        [
+            T.Resize(256),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )
+    v = t(Image.open(os.path.join(out, "image.png")).convert("RGB"))
+    v.numpy().astype("<f4").tofile(os.path.join(out, "image.f32"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("arch")
@@ -86,7 +115,11 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", help="a safetensors file to load strictly and compare")
+    p.add_argument("--transform", action="store_true", help="write a test image and its transform")
     a = p.parse_args()
+    if a.transform:
+        transform(a.out)
+        return
     if a.check:
         check(a)
         return

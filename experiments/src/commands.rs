@@ -49,6 +49,8 @@ pub enum Command {
     /// Write a weights file or a run's best checkpoint with torchvision's key names
     /// (safetensors), loadable by `torchvision.models.<arch>().load_state_dict`.
     Export(ExportArgs),
+    /// Top-k classes of images with imported weights (ImageNet names) or a run's model.
+    Predict(PredictArgs),
     /// List the ablation suites with one line each.
     Ablations,
 }
@@ -135,6 +137,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Ablate(a) => ablate(a),
         Command::Import(a) => import(a),
         Command::Export(a) => export(a),
+        Command::Predict(a) => crate::predict::run(&a),
         Command::Ablations => ablations(),
     }
 }
@@ -209,6 +212,27 @@ pub struct ExportArgs {
     /// Output file (default: `<source>.safetensors`).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where a run's dataset lives (for a run directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A weights file (`convlab import`) or a run directory (its best checkpoint).
+    pub weights: PathBuf,
+    /// Image files (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Classes to print per image.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Where a run's dataset lives (for its normalisation statistics and class names).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -249,6 +273,10 @@ fn import(a: ImportArgs) -> Result<()> {
         class_names: vec![],
         labels: imagenet.then(|| "imagenet".to_string()),
         source: a.file.display().to_string(),
+        preprocess: crate::weights::Preprocess::ResizeCrop {
+            resize: model.input[1] * 256 / 224,
+            crop: model.input[1],
+        },
     };
     let out = a.out.unwrap_or_else(|| a.file.with_extension("bpk"));
     let (bpk, json) = crate::weights::save(&model, &info, &out)?;
@@ -279,7 +307,7 @@ fn import(a: ImportArgs) -> Result<()> {
 
 fn export(a: ExportArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
-    let (model, info) = crate::weights::load(&a.source, &device)?;
+    let (model, info) = crate::weights::load(&a.source, &device, a.data_dir.as_deref())?;
     let out = a.out.unwrap_or_else(|| {
         if a.source.is_dir() {
             a.source.join("model.safetensors")

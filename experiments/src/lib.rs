@@ -19,6 +19,7 @@ pub mod model;
 pub mod optim;
 pub mod plan;
 pub mod plot;
+pub mod predict;
 pub mod recipe;
 pub mod renderer;
 pub mod report;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::module::Module;
 use burn::tensor::Device;
 use convlab_models::{Arch, Model, ModelConfig};
@@ -38,6 +38,23 @@ pub struct WeightsInfo {
     pub labels: Option<String>,
     /// Where the weights came from (a file, a run).
     pub source: String,
+    /// How an image becomes the model's input.
+    pub preprocess: Preprocess,
+}
+
+/// How `predict` turns an image file into the model's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum Preprocess {
+    /// torchvision's ImageNet evaluation transform: the shorter side resized to `resize`
+    /// (bilinear, antialiased), the centre `crop`×`crop` cut out.
+    ResizeCrop { resize: usize, crop: usize },
+    /// As a run's data: resized to `height`×`width`, then `pad` zero pixels on each side.
+    Resize {
+        height: usize,
+        width: usize,
+        pad: usize,
+    },
 }
 
 impl WeightsInfo {
@@ -82,10 +99,11 @@ pub fn save(model: &Model, info: &WeightsInfo, path: &Path) -> Result<(PathBuf, 
     Ok((bpk, json))
 }
 
-/// A weights file, or a run directory (its best checkpoint), as a model on `device`.
-pub fn load(path: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
+/// A weights file, or a run directory (its best checkpoint), as a model on `device` (a run's
+/// data is read from `data_dir` for its normalisation statistics and class names).
+pub fn load(path: &Path, device: &Device, data_dir: Option<&Path>) -> Result<(Model, WeightsInfo)> {
     if path.is_dir() {
-        return load_run(path, device);
+        return load_run(path, device, data_dir);
     }
     let (bpk, json) = paths(path);
     let text = std::fs::read_to_string(&json).with_context(|| {
@@ -105,7 +123,7 @@ pub fn load(path: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
 }
 
 /// A run directory's best checkpoint, described from its recipe and summary.
-fn load_run(dir: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
+fn load_run(dir: &Path, device: &Device, data_dir: Option<&Path>) -> Result<(Model, WeightsInfo)> {
     let run = RunDir::open(dir)?;
     let recipe = run.recipe()?;
     let epoch = crate::eval::checkpoint_epoch(&run, crate::eval::CheckpointChoice::Best)?;
@@ -115,9 +133,14 @@ fn load_run(dir: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
     cfg.input = Some(input);
     cfg.classes = Some(classes);
     let model = crate::model::load(&cfg, &run, epoch, device)?;
-    if input[0] != 3 && input[0] != 1 {
-        bail!("{}: unexpected input channels {}", dir.display(), input[0]);
-    }
+    // The run's normalisation and class names come from its data, as training computed them.
+    let data = crate::data::prepare(&recipe, data_dir, false).with_context(|| {
+        format!(
+            "{}: loading the run's data for its normalisation statistics (--data-dir)",
+            dir.display()
+        )
+    })?;
+    let pad = recipe.data.pad;
     Ok((
         model,
         WeightsInfo {
@@ -125,13 +148,16 @@ fn load_run(dir: &Path, device: &Device) -> Result<(Model, WeightsInfo)> {
             classes,
             input,
             aux_heads: cfg.aux_heads.unwrap_or(false),
-            // A run normalises with its training split's statistics, recorded in its summary
-            // when known; otherwise none.
-            mean: vec![],
-            std: vec![],
-            class_names: vec![],
+            mean: data.stats.mean.clone(),
+            std: data.stats.std.clone(),
+            class_names: data.class_names.clone(),
             labels: None,
             source: format!("{} (epoch {epoch})", dir.display()),
+            preprocess: Preprocess::Resize {
+                height: input[1] - 2 * pad,
+                width: input[2] - 2 * pad,
+                pad,
+            },
         },
     ))
 }

@@ -243,3 +243,50 @@ fn a_file_that_does_not_fit_is_refused_with_the_keys_that_did_not_fit() {
         "{e}"
     );
 }
+
+#[test]
+fn imagenet_preprocessing_matches_torchvisions_transform() {
+    use convlab_experiments::weights::{IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsInfo};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(PYTHON)
+        .arg(repo().join("scripts/torchvision_fixture.py"))
+        .args(["-", tmp.path().to_str().expect("path"), "--transform"])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = WeightsInfo {
+        arch: "resnet18".into(),
+        classes: 1000,
+        input: [3, 224, 224],
+        aux_heads: false,
+        mean: IMAGENET_MEAN.to_vec(),
+        std: IMAGENET_STD.to_vec(),
+        class_names: vec![],
+        labels: Some("imagenet".into()),
+        source: "test".into(),
+        preprocess: Preprocess::ResizeCrop {
+            resize: 256,
+            crop: 224,
+        },
+    };
+    let ours = convlab_experiments::predict::preprocess(&tmp.path().join("image.png"), &info)
+        .expect("preprocess");
+    let theirs = read_f32(&tmp.path().join("image.f32"));
+    assert_eq!(ours.len(), theirs.len());
+    let diffs: Vec<f32> = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .collect();
+    let max = diffs.iter().fold(0f32, |m, d| m.max(*d));
+    let mean = diffs.iter().sum::<f32>() / diffs.len() as f32;
+    // In normalised units (1/255 of a pixel ≈ 0.017): the resize filters of image-rs and PIL
+    // differ in rounding only; the geometry (size, crop offset) must be the same, which a shift
+    // of one pixel would break by far on this striped, noisy image.
+    eprintln!("ImageNet preprocessing vs torchvision: max |Δ| {max:.4}, mean |Δ| {mean:.5}");
+    assert!(mean < 0.01 && max < 0.05, "max {max}, mean {mean}");
+}
