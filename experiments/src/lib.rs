@@ -30,6 +30,7 @@ pub mod stats;
 pub mod suite;
 pub mod table;
 pub mod train;
+pub mod transfer;
 pub mod weights;
 
 pub use backend::{Backend, BackendError, Selected, select};

@@ -83,6 +83,9 @@ pub struct Recipe {
     pub schedule: ScheduleConfig,
     #[serde(default)]
     pub train: TrainConfig,
+    /// Start from pretrained weights (see [`crate::transfer`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<crate::transfer::TransferConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -445,6 +448,11 @@ impl Recipe {
         }
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
+        }
+        if let Some(t) = &self.transfer
+            && let Err(message) = t.check()
+        {
+            return bad("transfer", message);
         }
         let o = &self.optimizer;
         if !(o.lr.is_finite() && o.lr > 0.0) {

@@ -297,6 +297,14 @@ impl Session {
         let classes = self.data.class_names.len();
         let train_device = device.clone().autodiff();
         let model = crate::model::build(&cfg, &train_device, self.recipe.seed)?;
+        let (model, transfer) = match &self.recipe.transfer {
+            Some(t) => {
+                let (m, plan) = crate::transfer::prepare(t, model, self.resume_epoch.is_none())?;
+                println!("{}", plan.describe(t));
+                (m, Some(plan))
+            }
+            None => (model, None),
+        };
         let parameters = convlab_blocks::count_params(&model);
         let (train_loader, valid_loader) = self.loaders(&train_device)?;
         if self.resume_epoch.is_none() {
@@ -382,10 +390,24 @@ impl Session {
             install_signal_handler(interrupter.clone());
         }
 
+        let mut scheduler =
+            burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler::from(schedule);
+        if let Some(group) = transfer.as_ref().and_then(crate::transfer::scaled_group) {
+            scheduler = scheduler.with_group(
+                group,
+                Schedule::new(
+                    self.recipe.schedule.clone(),
+                    self.recipe.optimizer.lr
+                        * self.recipe.transfer.as_ref().map_or(1.0, |t| t.lr_scale),
+                    iters_per_epoch,
+                    self.recipe.epochs,
+                ),
+            );
+        }
         let learner = Learner::new(
             classifier,
             crate::optim::build(&self.recipe.optimizer),
-            schedule,
+            scheduler,
         );
         let result = training.launch(learner);
         if let Some(e) = &result.error {

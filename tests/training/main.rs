@@ -3,6 +3,7 @@
 
 mod metrics;
 mod resume;
+mod transfer;
 
 use convlab_experiments::recipe::{Recipe, builtin_names};
 use convlab_experiments::{Backend, RunStatus, TrainOptions, train};

@@ -1,0 +1,230 @@
+//! `[transfer]`: a frozen parameter provably does not change (batch-norm statistics included),
+//! the trainable part does, the optimizer holds no state for frozen parameters, a new head is
+//! sized for the new classes, and bad settings are errors naming the key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::store::ModuleSnapshot;
+use burn::tensor::Device;
+use convlab_experiments::recipe::Recipe;
+use convlab_experiments::{RunDir, train};
+
+use crate::opts;
+
+/// LeNet-5 with batch norm on the smoke recipe's synthetic data (`classes` classes).
+fn recipe(classes: usize, extra: &[&str]) -> Recipe {
+    let mut o: Vec<String> = vec![
+        "epochs=2".into(),
+        "model.batch_norm=true".into(),
+        format!("model.classes={classes}"),
+        format!("data.classes={classes}"),
+    ];
+    o.extend(extra.iter().map(|s| s.to_string()));
+    Recipe::load("smoke", &o).expect("recipe")
+}
+
+/// Every tensor of a run's last checkpoint (model paths, `model.` prefix removed), as f32s.
+fn weights(run: &Path) -> BTreeMap<String, Vec<f32>> {
+    let (model, _) = convlab_experiments::weights::load(run, &Device::flex(), None)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", run.display()));
+    model
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| {
+            let bytes = t.to_bytes().expect("tensor bytes");
+            let values = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (t.name.clone(), values)
+        })
+        .collect()
+}
+
+fn changed(a: &[f32], b: &[f32]) -> bool {
+    a.iter().zip(b).any(|(x, y)| x.to_bits() != y.to_bits())
+}
+
+#[test]
+fn frozen_parameters_do_not_change_and_trainable_ones_do() {
+    let _g = crate::serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
+    let source = weights(base.dir());
+    let from = base.dir().display().to_string();
+
+    // Feature extraction into 3 classes: everything but the head is copied and frozen.
+    let fe = train(
+        recipe(
+            3,
+            &[
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"feature-extract\"",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("feature-extract run");
+    let after = weights(fe.dir());
+    let mut frozen = 0;
+    for (name, w) in &after {
+        if name.starts_with("net.head.") {
+            // The last layer is new (3 classes); the hidden layers train.
+            if let Some(src) = source.get(name).filter(|s| s.len() == w.len()) {
+                assert!(changed(src, w), "{name} is trainable but did not change");
+            }
+        } else {
+            assert!(!changed(&source[name], w), "{name} is frozen but changed");
+            frozen += 1;
+        }
+    }
+    // conv + BN (4 tensors each, running statistics included) twice.
+    assert!(frozen >= 10, "{frozen}");
+    assert_eq!(after["net.head.linears.2.bias"].len(), 3);
+
+    // No optimizer state for frozen parameters: the optimizer record holds the head's only.
+    let run = RunDir::open(fe.dir()).expect("run");
+    let last = *run.checkpoint_epochs().last().expect("a checkpoint");
+    let optim = burn::store::ModuleRecord::load(run.checkpoint_file("optim", last))
+        .expect("optimizer record");
+    let heads = after.keys().filter(|n| n.starts_with("net.head.")).count();
+    assert!(
+        optim.len() <= 2 * heads && !optim.is_empty(),
+        "optimizer record has {} tensors for {heads} trainable ones",
+        optim.len()
+    );
+
+    // Partial: frozen before `net.features.layers.2` (the second conv block), trained after.
+    let partial = train(
+        recipe(
+            4,
+            &[
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"partial\"",
+                "transfer.trainable_from=\"net.features.layers.2\"",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("partial run");
+    let after = weights(partial.dir());
+    for (name, w) in &after {
+        let before = &source[name];
+        if name.starts_with("net.features.layers.0.") {
+            assert!(
+                !changed(before, w),
+                "{name} is before trainable_from but changed"
+            );
+        } else if !name.ends_with(".conv.bias") {
+            // (A conv bias followed by batch norm has a zero gradient: BN removes the mean.)
+            assert!(changed(before, w), "{name} is trainable but did not change");
+        }
+    }
+
+    // Fine-tune: everything trains.
+    let ft = train(
+        recipe(
+            4,
+            &[
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"fine-tune\"",
+                "transfer.lr_scale=0.1",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("fine-tune run");
+    let after = weights(ft.dir());
+    // lr_scale reaches the optimizer: the pretrained layers move far less at lr × 1e-3 than
+    // at lr × 1, on the same data and seed.
+    let moved = |w: &BTreeMap<String, Vec<f32>>| -> f32 {
+        let name = "net.features.layers.0.conv.weight";
+        w[name]
+            .iter()
+            .zip(&source[name])
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+    };
+    let tiny = train(
+        recipe(
+            4,
+            &[
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"fine-tune\"",
+                "transfer.lr_scale=0.001",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("fine-tune run at lr × 0.001");
+    let full = train(
+        recipe(
+            4,
+            &[
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"fine-tune\"",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("fine-tune run at lr × 1");
+    let (small, large) = (moved(&weights(tiny.dir())), moved(&weights(full.dir())));
+    assert!(
+        small > 0.0 && small < 0.05 * large,
+        "moved {small} at 0.001, {large} at 1"
+    );
+    for (name, w) in &after {
+        if !name.ends_with(".conv.bias") {
+            assert!(
+                changed(&source[name], w),
+                "{name} did not change in fine-tuning"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_transfer_settings_name_the_key() {
+    let _g = crate::serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let err = |extra: &[&str]| -> String {
+        match Recipe::load(
+            "smoke",
+            &extra.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        ) {
+            Err(e) => e.to_string(),
+            Ok(r) => match train(r, &opts(tmp.path())) {
+                Err(e) => format!("{e:#}"),
+                Ok(_) => panic!("{extra:?} was accepted"),
+            },
+        }
+    };
+    let e = err(&["transfer.from=\"x\"", "transfer.regime=\"partial\""]);
+    assert!(
+        e.contains("transfer") && e.contains("trainable_from"),
+        "{e}"
+    );
+    let e = err(&["transfer.from=\"x\"", "transfer.regime=\"sideways\""]);
+    assert!(e.contains("transfer") && e.contains("sideways"), "{e}");
+    let e = err(&[
+        "transfer.from=\"/nonexistent/weights.bpk\"",
+        "transfer.regime=\"fine-tune\"",
+    ]);
+    assert!(
+        e.contains("transfer.from = /nonexistent/weights.bpk"),
+        "{e}"
+    );
+    // A module path that does not exist lists the ones that do.
+    let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
+    let e = err(&[
+        "model.batch_norm=true",
+        &format!("transfer.from={:?}", base.dir().display().to_string()),
+        "transfer.regime=\"partial\"",
+        "transfer.trainable_from=\"net.nowhere\"",
+    ]);
+    assert!(
+        e.contains("net.nowhere") && e.contains("net.features.layers.0"),
+        "{e}"
+    );
+}
