@@ -137,7 +137,10 @@ pub fn run(command: Command) -> Result<()> {
         Command::Ablate(a) => ablate(a),
         Command::Import(a) => import(a),
         Command::Export(a) => export(a),
-        Command::Predict(a) => crate::predict::run(&a),
+        Command::Predict(a) => crate::predict::print(
+            &crate::predict::predict(&a.weights, &a.images, a.top, a.data_dir.as_deref())?,
+            a.json,
+        ),
         Command::Ablations => ablations(),
     }
 }

@@ -8,7 +8,6 @@ use burn::tensor::{Device, Tensor, TensorData, activation};
 use image::imageops::FilterType;
 use serde::Serialize;
 
-use crate::commands::PredictArgs;
 use crate::weights::{Preprocess, WeightsInfo};
 
 /// ImageNet-1k's class names in torchvision's order (from `torchvision.models._meta`).
@@ -126,10 +125,10 @@ pub fn predict(
     Ok(out)
 }
 
-pub fn run(a: &PredictArgs) -> Result<()> {
-    let preds = predict(&a.weights, &a.images, a.top, a.data_dir.as_deref())?;
+/// Prints each image's top-k as a table (or JSON lines).
+pub fn print(preds: &[Prediction], json: bool) -> Result<()> {
     for p in preds {
-        if a.json {
+        if json {
             println!("{}", serde_json::to_string(&p)?);
             continue;
         }
