@@ -85,7 +85,7 @@ pub struct Recipe {
     pub train: TrainConfig,
     /// Start from pretrained weights (see [`crate::transfer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transfer: Option<crate::transfer::TransferConfig>,
+    pub transfer: Option<TransferConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -560,5 +560,57 @@ impl Recipe {
     /// First line of the description.
     pub fn summary_line(&self) -> &str {
         self.description.lines().next().unwrap_or("")
+    }
+}
+
+/// The `[transfer]` section (what it does: [`crate::transfer`]): start from pretrained weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regime {
+    FeatureExtract,
+    Partial,
+    FineTune,
+    Retrain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferConfig {
+    /// A weights file (`convlab import`) or a run directory (its best checkpoint).
+    pub from: PathBuf,
+    pub regime: Regime,
+    /// `partial`: the first trainable module (a path prefix such as `net.stages.2` or
+    /// `net.features.layers.8`; see `convlab summary`). Everything before it is frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainable_from: Option<String>,
+    /// Learning-rate multiplier for the pretrained parameters that train (`fine-tune`,
+    /// `partial`); the new head trains at the recipe's rate.
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl TransferConfig {
+    /// Checks the combination of keys (called when a recipe is read).
+    pub fn check(&self) -> Result<(), String> {
+        match (self.regime, &self.trainable_from) {
+            (Regime::Partial, None) => {
+                return Err("`partial` needs `trainable_from` (the first trainable module)".into());
+            }
+            (r, Some(_)) if r != Regime::Partial => {
+                return Err("`trainable_from` applies to `partial` only".into());
+            }
+            _ => {}
+        }
+        if !(self.lr_scale > 0.0 && self.lr_scale.is_finite()) {
+            return Err(format!("lr_scale must be positive, got {}", self.lr_scale));
+        }
+        if self.lr_scale != 1.0 && matches!(self.regime, Regime::Retrain | Regime::FeatureExtract) {
+            return Err("lr_scale applies to `fine-tune` and `partial`".into());
+        }
+        Ok(())
     }
 }
