@@ -40,9 +40,14 @@ pub struct TransferPlan {
 impl TransferPlan {
     pub fn describe(&self, cfg: &TransferConfig) -> String {
         format!(
-            "transfer from {} ({:?}): {} tensors copied, {} new, {} frozen, {} trainable{}",
+            "transfer from {} ({}): {} tensors copied, {} new, {} frozen, {} trainable{}",
             cfg.from.display(),
-            cfg.regime,
+            match cfg.regime {
+                Regime::FeatureExtract => "feature-extract",
+                Regime::Partial => "partial",
+                Regime::FineTune => "fine-tune",
+                Regime::Retrain => "retrain",
+            },
             self.copied.len(),
             self.new.len(),
             self.frozen.len(),
