@@ -72,6 +72,10 @@ import arch file *args:
 export source *args:
     cargo run -q --bin convlab -- export {{source}} {{args}}
 
+# Top-k classes of images, e.g. `just predict weights/resnet18.bpk cat.jpg`.
+predict weights *images:
+    cargo run -q --bin convlab -- predict {{weights}} {{images}}
+
 # torchvision parity for every torchvision architecture (CI runs five of them; vgg19 and
 # resnet152 write state dicts of 550 MB and 240 MB to a temporary directory).
 torchvision-parity:
