@@ -106,6 +106,43 @@ impl ImageSet {
         }
     }
 
+    /// Only the images of `classes` (label indices), relabelled `0..k` in the order given, with
+    /// their names (e.g. a split of a dataset's classes into halves for a transfer study).
+    pub fn select_classes(&self, classes: &[usize]) -> Result<ImageSet> {
+        let invalid = |message: String| DataError::Invalid {
+            what: "data.class_subset".into(),
+            message,
+        };
+        if classes.is_empty() {
+            return Err(invalid("needs at least one class".into()));
+        }
+        let mut new_label = vec![None; self.classes()];
+        for (k, &c) in classes.iter().enumerate() {
+            let slot = new_label.get_mut(c).ok_or_else(|| {
+                invalid(format!(
+                    "class {c} does not exist; the data has classes 0..{}",
+                    self.classes()
+                ))
+            })?;
+            if slot.is_some() {
+                return Err(invalid(format!("class {c} is listed twice")));
+            }
+            *slot = Some(k as u16);
+        }
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| new_label[self.labels[i] as usize].is_some())
+            .collect();
+        let mut set = self.subset(&keep);
+        for l in &mut set.labels {
+            *l = new_label[*l as usize].unwrap_or_default();
+        }
+        set.class_names = classes
+            .iter()
+            .map(|&c| self.class_names[c].clone())
+            .collect();
+        Ok(set)
+    }
+
     /// Images per class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes()];

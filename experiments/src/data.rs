@@ -76,6 +76,10 @@ pub fn load_sets(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<(Im
 /// Splits, statistics and batchers for `recipe`.
 pub fn prepare(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<RunData> {
     let (mut train_full, mut test) = load_sets(recipe, dir, fetch)?;
+    if let Some(classes) = &recipe.data.class_subset {
+        train_full = train_full.select_classes(classes)?;
+        test = test.select_classes(classes)?;
+    }
     // Cut first, so resizing and padding touch only the images that are used.
     if let Some(limit) = recipe.data.limit {
         let keep: Vec<usize> = (0..limit.min(train_full.len())).collect();

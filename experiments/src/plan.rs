@@ -54,6 +54,9 @@ pub fn input_shape(r: &Recipe) -> [usize; 3] {
 
 /// The number of classes of a recipe's data.
 pub fn class_count(r: &Recipe) -> usize {
+    if let Some(c) = &r.data.class_subset {
+        return c.len();
+    }
     match r.data.dataset {
         DatasetKind::Cifar100 => 100,
         DatasetKind::Synthetic | DatasetKind::Folder => r.data.classes.unwrap_or(10),
@@ -84,6 +87,10 @@ fn smoke_overrides(r: &Recipe) -> Vec<String> {
     }
     if r.data.test_limit.is_some() {
         o.push("data.test_limit=false".into());
+    }
+    if r.data.class_subset.is_some() {
+        // The synthetic data already has just the subset's number of classes.
+        o.push("data.class_subset=false".into());
     }
     if r.model.arch != convlab_models::Arch::LeNet5 {
         o.push("model.width=0.25".into());
@@ -176,7 +183,8 @@ fn load_with(base: &str, overrides: &[String]) -> Result<Recipe, RecipeError> {
 }
 
 /// Optional keys a budget or a variant can remove (by setting them to `false`).
-const REMOVABLE: [&str; 6] = [
+const REMOVABLE: [&str; 7] = [
+    "data.class_subset=",
     "data.resize=",
     "data.limit=",
     "data.test_limit=",

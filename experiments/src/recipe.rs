@@ -112,6 +112,10 @@ pub struct DataConfig {
     /// Use only the first N training images (quick experiments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Keep only these classes (label indices), relabelled 0..k-1 in the order given, in the
+    /// training and test sets (e.g. `[0, 1, 2, 3, 4]` and `[5, 6, 7, 8, 9]`: two halves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_subset: Option<Vec<usize>>,
     /// Use only the first N test images (quick experiments; the test score then has a wider
     /// error bar).
     #[serde(default, skip_serializing_if = "Option::is_none")]

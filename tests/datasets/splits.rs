@@ -100,3 +100,29 @@ fn synthetic_is_deterministic_and_balanced() {
         dist(0, 1)
     );
 }
+
+#[test]
+fn a_class_subset_is_relabelled_in_the_order_given() {
+    // Six one-pixel images of classes 0, 1, 2, 0, 2, 1.
+    let set = ImageSet::new(
+        [1, 1, 1],
+        vec![10, 11, 12, 13, 14, 15],
+        vec![0, 1, 2, 0, 2, 1],
+        vec!["a".into(), "b".into(), "c".into()],
+    )
+    .expect("set");
+    let sub = set.select_classes(&[2, 0]).expect("subset");
+    assert_eq!(sub.class_names, ["c", "a"]);
+    assert_eq!(sub.labels(), [1, 0, 1, 0]);
+    assert_eq!(sub.pixels(), [10, 12, 13, 14]);
+    let e = set
+        .select_classes(&[3])
+        .expect_err("no class 3")
+        .to_string();
+    assert!(
+        e.contains("data.class_subset") && e.contains("class 3 does not exist"),
+        "{e}"
+    );
+    let e = set.select_classes(&[1, 1]).expect_err("twice").to_string();
+    assert!(e.contains("listed twice"), "{e}");
+}

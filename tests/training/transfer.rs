@@ -228,3 +228,32 @@ fn bad_transfer_settings_name_the_key() {
         "{e}"
     );
 }
+
+#[test]
+fn a_run_on_a_class_subset_has_the_subsets_classes() {
+    let _g = crate::serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let load = || {
+        Recipe::load(
+            "smoke",
+            &["epochs=1".into(), "data.class_subset=[3, 1]".into()],
+        )
+        .expect("recipe")
+    };
+    // The smoke recipe's `model.classes = 4` contradicts a 2-class subset: named.
+    match train(load(), &opts(tmp.path())) {
+        Ok(_) => panic!("4 model classes on 2-class data was accepted"),
+        Err(e) => assert!(
+            format!("{e:#}").contains("model.classes = 4 but the data has 2 classes"),
+            "{e:#}"
+        ),
+    }
+    let mut r = load();
+    r.model.classes = None;
+    let out = train(r, &opts(tmp.path())).expect("run");
+    let test = out.summary.test.expect("test evaluation");
+    assert_eq!(test.confusion.len(), 2);
+    // The smoke recipe's 128 synthetic test images are spread over 4 classes.
+    let images: u64 = test.confusion.iter().flatten().sum();
+    assert!(images > 0 && images < 128, "{images}");
+}
