@@ -13,11 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::backend::Backend;
 use crate::executor::{self, Job, JobContext};
 use crate::plan::{PlanOptions, plan};
-use crate::recipe::DatasetKind;
 use crate::report::{self, PlanRecord};
 use crate::rundir::{RunDir, write_atomic};
 use crate::runstore::{RunState, RunStore};
-use crate::suite::{BudgetName, Suite};
+use crate::suite::Suite;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -72,12 +71,8 @@ fn ensure_data(runs: &[crate::plan::PlannedRun], dir: Option<&Path>, fetch: bool
     use convlab_datasets::{DatasetName, data_dir};
     let mut names: Vec<DatasetName> = vec![];
     for r in runs {
-        let name = match r.recipe.data.dataset {
-            DatasetKind::Cifar10 => DatasetName::Cifar10,
-            DatasetKind::Cifar100 => DatasetName::Cifar100,
-            DatasetKind::Mnist => DatasetName::Mnist,
-            DatasetKind::FashionMnist => DatasetName::FashionMnist,
-            DatasetKind::Synthetic | DatasetKind::Folder => continue,
+        let Some(name) = crate::data::named(r.recipe.data.dataset) else {
+            continue;
         };
         if !names.contains(&name) {
             names.push(name);
@@ -125,11 +120,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
         .to_path_buf();
     let recipes = opts.out.join(&suite.name).join("recipes");
     std::fs::create_dir_all(&recipes)?;
-    let budget = match opts.plan.budget {
-        BudgetName::Smoke => "smoke",
-        BudgetName::Short => "short",
-        BudgetName::Full => "full",
-    };
+    let budget = opts.plan.budget.name();
     let record = PlanRecord {
         suite: suite.clone(),
         budget: budget.into(),
@@ -354,17 +345,18 @@ fn print_plan(
         "epochs",
         "overrides",
     ]);
+    // Each variant's own overrides, resolved once.
+    let sets: std::collections::BTreeMap<String, Vec<String>> = suite
+        .variants()
+        .into_iter()
+        .map(|(v, set)| (v, crate::suite::overrides(&set)))
+        .collect();
     for r in runs {
         let (params, macs) = sizes
             .iter()
             .find(|(v, _)| *v == r.variant)
             .map_or((0, 0), |(_, s)| *s);
-        let variant_set: Vec<String> = suite
-            .variants()
-            .into_iter()
-            .find(|(v, _)| *v == r.variant)
-            .map(|(_, set)| crate::suite::overrides(&set))
-            .unwrap_or_default();
+        let variant_set = sets.get(&r.variant).cloned().unwrap_or_default();
         t.add_row(vec![
             r.variant.clone(),
             r.seed.to_string(),

@@ -22,7 +22,8 @@ pub struct RunData {
     pub stats: ChannelStats,
 }
 
-fn named(kind: DatasetKind) -> Option<DatasetName> {
+/// The catalog's dataset behind a recipe's dataset kind (`None`: synthetic or a folder).
+pub fn named(kind: DatasetKind) -> Option<DatasetName> {
     Some(match kind {
         DatasetKind::Cifar10 => DatasetName::Cifar10,
         DatasetKind::Cifar100 => DatasetName::Cifar100,

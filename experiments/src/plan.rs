@@ -125,11 +125,7 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Vec<PlannedRun>, Recipe
             common.extend(budget_overrides(b));
         }
     }
-    let budget_key = match opts.budget {
-        BudgetName::Smoke => "smoke",
-        BudgetName::Short => "short",
-        BudgetName::Full => "full",
-    };
+    let budget_key = opts.budget.name();
     let suite_budget = suite.budgets.get(budget_key);
     if opts.budget == BudgetName::Short && suite_budget.is_none() {
         return Err(field(
@@ -213,21 +209,26 @@ pub fn apply(table: &mut toml::Table, overrides: &[String]) -> Result<(), Recipe
     overrides.iter().try_for_each(|o| apply_override(table, o))
 }
 
+/// A recipe's model config completed with its data's input shape and class count, known from
+/// the recipe alone (no data loaded); a `model.input` that differs from the data's is an error.
+pub fn model_config(r: &Recipe) -> anyhow::Result<convlab_models::ModelConfig> {
+    let mut cfg = r.model.clone();
+    let input = input_shape(r);
+    if let Some(given) = cfg.input.filter(|i| *i != input) {
+        anyhow::bail!("model.input {given:?} does not match the data's {input:?}");
+    }
+    cfg.input = Some(input);
+    cfg.classes.get_or_insert(class_count(r));
+    Ok(cfg)
+}
+
 /// Parameters and multiply-accumulates of a planned run's model, traced symbolically (no
 /// weights drawn): an impossible variant (a knob its family lacks, a shape a layer cannot take)
 /// is an error naming the variant before any run starts.
 pub fn check_model(run: &PlannedRun) -> anyhow::Result<(u64, u64)> {
     use anyhow::Context;
-    let mut cfg = run.recipe.model.clone();
-    let input = input_shape(&run.recipe);
-    if let Some(given) = cfg.input.filter(|i| *i != input) {
-        anyhow::bail!(
-            "variant `{}`: model.input {given:?} does not match the data's {input:?}",
-            run.variant
-        );
-    }
-    cfg.input = Some(input);
-    cfg.classes.get_or_insert(class_count(&run.recipe));
+    let cfg = model_config(&run.recipe).with_context(|| format!("variant `{}`", run.variant))?;
+    let input = cfg.input.unwrap_or_default();
     let model = cfg
         .init(&burn::tensor::Device::flex())
         .with_context(|| format!("variant `{}`", run.variant))?;

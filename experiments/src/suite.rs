@@ -219,6 +219,17 @@ pub enum BudgetName {
     Full,
 }
 
+impl BudgetName {
+    /// The key of the suite's `[budgets.<name>]` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            BudgetName::Smoke => "smoke",
+            BudgetName::Short => "short",
+            BudgetName::Full => "full",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Suite {

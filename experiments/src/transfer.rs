@@ -158,10 +158,8 @@ pub fn prepare(cfg: &TransferConfig, model: Model, fresh: bool) -> Result<(Model
                 plan.copied.push(t.name.clone());
                 tensors.push(t);
             }
-            Some(s) if is_head(&t.name) => {
-                // A classifier for another number of classes: the new head starts fresh.
-                let _ = s;
-            }
+            // A classifier for another number of classes: the new head starts fresh.
+            Some(_) if is_head(&t.name) => {}
             Some(s) => bail!(
                 "transfer.from = {}: `{}` is {:?} there and {:?} here",
                 cfg.from.display(),

@@ -127,11 +127,10 @@ fn load_run(dir: &Path, device: &Device, data_dir: Option<&Path>) -> Result<(Mod
     let run = RunDir::open(dir)?;
     let recipe = run.recipe()?;
     let epoch = crate::eval::checkpoint_epoch(&run, crate::eval::CheckpointChoice::Best)?;
-    let mut cfg = recipe.model.clone();
-    let input = crate::plan::input_shape(&recipe);
-    let classes = crate::plan::class_count(&recipe);
-    cfg.input = Some(input);
-    cfg.classes = Some(classes);
+    let cfg = crate::plan::model_config(&recipe)
+        .with_context(|| format!("{}: the run's recipe", dir.display()))?;
+    let input = cfg.input.unwrap_or_default();
+    let classes = cfg.classes.unwrap_or_default();
     let model = crate::model::load(&cfg, &run, epoch, device)?;
     // The run's normalisation and class names come from its data, as training computed them.
     let data = crate::data::prepare(&recipe, data_dir, false).with_context(|| {

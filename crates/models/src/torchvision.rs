@@ -452,7 +452,7 @@ pub fn import(model: &mut Model, path: &Path) -> Result<ImportReport> {
                 "  {} keys torchvision's {} has are not in the file: {}\n",
                 missing.len(),
                 arch.name(),
-                abbreviate(&missing)
+                list(&missing)
             ));
         }
         if !unexpected.is_empty() {
@@ -460,7 +460,7 @@ pub fn import(model: &mut Model, path: &Path) -> Result<ImportReport> {
                 "  {} keys of the file have no place in {}:\n{}",
                 unexpected.len(),
                 arch.name(),
-                abbreviate_lines(&unexpected)
+                as_lines(&unexpected)
             ));
         }
         return Err(mismatch(d.trim_end().to_string()));
@@ -492,12 +492,12 @@ pub fn import(model: &mut Model, path: &Path) -> Result<ImportReport> {
                 other => format!("  {other}"),
             })
             .collect();
-        return Err(mismatch(abbreviate_lines(&lines)));
+        return Err(mismatch(as_lines(&lines)));
     }
     if !result.unused.is_empty() {
         return Err(mismatch(format!(
             "  internal: table paths that are not modules: {}",
-            abbreviate(&result.unused)
+            list(&result.unused)
         )));
     }
     let allowed: BTreeSet<&String> = report.not_imported.iter().collect();
@@ -511,39 +511,33 @@ pub fn import(model: &mut Model, path: &Path) -> Result<ImportReport> {
         return Err(mismatch(format!(
             "  {} of the model's tensors have no torchvision key: {}",
             left.len(),
-            abbreviate(&left)
+            list(&left)
         )));
     }
     report.loaded = result.applied.len();
     Ok(report)
 }
 
-fn abbreviate(items: &[String]) -> String {
-    const SHOWN: usize = 12;
+/// The first `shown` items joined by `sep`, and how many more there are (after `pad`).
+fn abbreviate(items: &[String], sep: &str, pad: &str, shown: usize) -> String {
     let mut s = items
         .iter()
-        .take(SHOWN)
+        .take(shown)
         .cloned()
         .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > SHOWN {
-        s.push_str(&format!(", … ({} more)", items.len() - SHOWN));
+        .join(sep);
+    if items.len() > shown {
+        s.push_str(&format!("{sep}{pad}… ({} more)", items.len() - shown));
     }
     s
 }
 
-fn abbreviate_lines(lines: &[String]) -> String {
-    const SHOWN: usize = 20;
-    let mut s = lines
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
-    if lines.len() > SHOWN {
-        s.push_str(&format!("\n  … ({} more)", lines.len() - SHOWN));
-    }
-    s
+fn list(items: &[String]) -> String {
+    abbreviate(items, ", ", "", 12)
+}
+
+fn as_lines(items: &[String]) -> String {
+    abbreviate(items, "\n", "  ", 20)
 }
 
 /// Our module paths renamed to torchvision's keys, Linear weights transposed back to
@@ -588,7 +582,7 @@ pub fn export(model: &Model, path: &Path) -> Result<usize> {
     if !ours.is_empty() {
         return Err(write(format!(
             "tensors without a torchvision key: {}",
-            abbreviate(&ours)
+            list(&ours)
         )));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
