@@ -49,7 +49,7 @@ pub struct AblateOptions {
 }
 
 /// Stopped by Ctrl-C/SIGTERM (installed once per process).
-fn stop_flag() -> Arc<AtomicBool> {
+pub(crate) fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
@@ -112,6 +112,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
         print_plan(&suite, &runs, &sizes, &store);
         return Ok(store.root().to_path_buf());
     }
+    check_sources(&runs, opts)?;
     ensure_data(&runs, opts.data_dir.as_deref(), opts.fetch)?;
     std::fs::create_dir_all(store.root())?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
@@ -149,6 +150,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
             seed: r.seed,
             recipe: Some(recipe),
             name: format!("{}/{}", suite.name, r.variant),
+            args: vec![],
         };
         let recipe_path = recipes.join(format!("{}.toml", r.id));
         match store.state(&r.id) {
@@ -253,42 +255,17 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
                     );
                     return Ok(report_dir);
                 }
-                let mut reported = std::collections::BTreeSet::new();
-                while executor::slurm_active(&id)? {
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                    for j in &jobs {
-                        if !reported.contains(&j.id)
-                            && executor::slurm_exit(&store, &j.id).is_some()
-                        {
-                            reported.insert(j.id.clone());
-                            println!(
-                                "[{}/{}] {} seed {}: {}",
-                                reported.len(),
-                                jobs.len(),
-                                j.variant,
-                                j.seed,
-                                store.state(&j.id).label()
-                            );
-                        }
-                    }
-                    if stop.load(Ordering::SeqCst) {
-                        let _ = std::process::Command::new("scancel").arg(&id).status();
-                        bail!(
-                            "interrupted: cancelled Slurm job {id}; start the suite again to resume"
-                        );
-                    }
-                }
-                for j in &jobs {
-                    let code = executor::slurm_exit(&store, &j.id);
-                    if code != Some(0)
-                        && !matches!(
-                            store.state(&j.id),
-                            RunState::Done | RunState::Failed(_) | RunState::Interrupted
-                        )
-                    {
-                        store.record_failure(&j.id, code)?;
-                    }
-                }
+                let total = jobs.len();
+                let mut done = 0;
+                executor::wait_slurm(&id, &store, &jobs, &stop, &mut |j, state| {
+                    done += 1;
+                    println!(
+                        "[{done}/{total}] {} seed {}: {}",
+                        j.variant,
+                        j.seed,
+                        state.label()
+                    );
+                })?;
             }
         }
     }
@@ -328,6 +305,60 @@ pub fn report_again(dir: &Path) -> Result<()> {
 }
 
 /// `--dry-run`: the runs a suite would make, their models and their states, one line each.
+/// The state of the other suite's run a planned run starts from (`None`: it starts from none).
+fn source_state(r: &crate::plan::PlannedRun) -> Option<(String, RunState)> {
+    let needs = r.needs.as_ref()?;
+    let dir = &r.recipe.transfer.as_ref()?.from;
+    let state = match (dir.parent(), dir.file_name()) {
+        (Some(root), Some(id)) => RunStore::at(root).state(&id.to_string_lossy()),
+        _ => RunState::New,
+    };
+    Some((needs.clone(), state))
+}
+
+/// Every run another suite's run starts from must have finished: an error names the missing
+/// ones and the command that makes them.
+fn check_sources(runs: &[crate::plan::PlannedRun], opts: &AblateOptions) -> Result<()> {
+    let mut missing: Vec<String> = vec![];
+    let mut suites: Vec<String> = vec![];
+    for r in runs {
+        if let Some((needs, state)) = source_state(r)
+            && state != RunState::Done
+        {
+            let line = format!("{needs} seed {} ({})", r.seed, state.label());
+            if !missing.contains(&line) {
+                missing.push(line);
+            }
+            let suite = needs.rsplit_once('/').map_or(needs.as_str(), |(s, _)| s);
+            if !suites.iter().any(|s| s == suite) {
+                suites.push(suite.to_string());
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let p = &opts.plan;
+    let mut flags = format!(" --budget {}", p.budget.name());
+    if let Some(d) = &p.dataset {
+        flags.push_str(&format!(" --dataset {d}"));
+    }
+    if let Some(n) = p.seeds {
+        flags.push_str(&format!(" --seeds {n}"));
+    }
+    flags.push_str(&format!(" --out {}", opts.out.display()));
+    bail!(
+        "{} starts from runs of another suite that have not finished: {}; run {} first",
+        opts.suite,
+        missing.join(", "),
+        suites
+            .iter()
+            .map(|s| format!("`convlab ablate {s}{flags}`"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    )
+}
+
 fn print_plan(
     suite: &Suite,
     runs: &[crate::plan::PlannedRun],
@@ -361,7 +392,16 @@ fn print_plan(
             r.variant.clone(),
             r.seed.to_string(),
             r.id.clone(),
-            store.state(&r.id).label().to_string(),
+            match source_state(r) {
+                Some((needs, s)) if s != RunState::Done => {
+                    format!(
+                        "{} (needs {needs}: {})",
+                        store.state(&r.id).label(),
+                        s.label()
+                    )
+                }
+                _ => store.state(&r.id).label().to_string(),
+            },
             r.recipe.model.arch.name().to_string(),
             crate::table::group(params),
             crate::table::group(macs),

@@ -53,6 +53,67 @@ pub enum Command {
     Predict(PredictArgs),
     /// List the ablation suites with one line each.
     Ablations,
+    /// Random search over recipe keys (a TOML space), coarse to fine, with successive halving;
+    /// resumable; writes trials.csv, search.png and the best recipe (best.toml).
+    Search(SearchArgs),
+    /// Average the softmax outputs of several runs (or of a suite variant's seeds) on the test
+    /// split; print each member's accuracy, the ensemble's and the gain.
+    Ensemble(EnsembleArgs),
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Base recipe (name or path).
+    pub recipe: String,
+    /// The search space (TOML: params and stages; see `experiments/search/`).
+    #[arg(long)]
+    pub space: PathBuf,
+    /// Trials of the first stage (default: the space's).
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// Run only the first N stages.
+    #[arg(long)]
+    pub stages: Option<usize>,
+    /// Trials at once (local: processes sharing the cores; slurm: the array's task cap).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: crate::ablate::ExecutorKind,
+    /// The search's name: its directory under --out (default: `<recipe>-<space file>`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where searches keep their trials and results (`<out>/<name>/`).
+    #[arg(long, default_value = "searches")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Run failed trials again (each is set aside, not deleted).
+    #[arg(long)]
+    pub retry_failed: bool,
+}
+
+#[derive(Args)]
+pub struct EnsembleArgs {
+    /// Run directories, or a suite report directory with --variant (its seeds).
+    #[arg(required = true)]
+    pub members: Vec<PathBuf>,
+    /// With a suite report directory: the variant whose runs are the members.
+    #[arg(long)]
+    pub variant: Option<String>,
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+    /// Test-time augmentation: `flip` averages each image with its mirror image.
+    #[arg(long, value_enum)]
+    pub tta: Option<crate::ensemble::Tta>,
+    #[arg(long, value_enum, default_value = "flex")]
+    pub backend: Backend,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -118,6 +179,7 @@ impl Command {
                 None => a.backend,
             },
             Command::Eval(a) => Some(a.backend),
+            Command::Ensemble(a) => Some(a.backend),
             _ => None,
         }
     }
@@ -142,7 +204,66 @@ pub fn run(command: Command) -> Result<()> {
             a.json,
         ),
         Command::Ablations => ablations(),
+        Command::Search(a) => search(a),
+        Command::Ensemble(a) => ensemble(a),
     }
+}
+
+fn search(a: SearchArgs) -> Result<()> {
+    crate::search::search(&crate::search::SearchOptions {
+        recipe: a.recipe,
+        space: a.space,
+        name: a.name,
+        trials: a.trials,
+        stages: a.stages,
+        jobs: a.jobs.max(1),
+        executor: a.executor,
+        out: a.out,
+        backend: a.backend,
+        data_dir: a.data_dir,
+        exe: std::env::current_exe()?,
+        retry_failed: a.retry_failed,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    })
+    .map(|_| ())
+}
+
+fn ensemble(a: EnsembleArgs) -> Result<()> {
+    let members = crate::ensemble::expand(&a.members, a.variant.as_deref())?;
+    let r = crate::ensemble::ensemble(
+        &members,
+        &crate::ensemble::EnsembleOptions {
+            checkpoint: a.checkpoint,
+            tta: a.tta,
+            backend: a.backend,
+            data_dir: a.data_dir,
+        },
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let mut t = table::new(&["member", "epoch", "test top-1 %"]);
+    for m in &r.members {
+        t.add_row(vec![
+            m.run.display().to_string(),
+            m.epoch.to_string(),
+            format!("{:.2}", m.top1),
+        ]);
+    }
+    print!("{t}");
+    println!(
+        "ensemble of {} ({} test images{}): top-1 {:.2}%; best member {:.2}% (gain {:+.2}), mean member {:.2}% (gain {:+.2})",
+        r.members.len(),
+        r.images,
+        if r.tta.is_some() { ", flip TTA" } else { "" },
+        r.top1,
+        r.best_member(),
+        r.top1 - r.best_member(),
+        r.mean_member(),
+        r.top1 - r.mean_member()
+    );
+    Ok(())
 }
 
 fn ablations() -> Result<()> {
@@ -172,6 +293,7 @@ fn ablate(a: AblateArgs) -> Result<()> {
             budget: a.budget,
             seeds: a.seeds,
             dataset: a.dataset,
+            out: a.out.clone(),
         },
         jobs: a.jobs.max(1),
         executor: a.executor,
@@ -456,6 +578,10 @@ pub struct TrainArgs {
     /// The run's name (default: the recipe's); ablation suites use `<suite>-<variant>`.
     #[arg(long, conflicts_with = "resume")]
     pub name: Option<String>,
+    /// Pause after this epoch (checkpoint kept, status interrupted, the recipe's schedule
+    /// unchanged); `--resume` continues it exactly. Searches use it for successive halving.
+    #[arg(long)]
+    pub until_epoch: Option<usize>,
 }
 
 impl TrainArgs {
@@ -675,6 +801,7 @@ fn bench(a: BenchArgs) -> Result<()> {
 }
 
 fn train(a: TrainArgs) -> Result<()> {
+    let until = a.until_epoch;
     let mut opts = TrainOptions {
         backend: a.backend.unwrap_or_default(),
         data_dir: a.data_dir.clone(),
@@ -686,6 +813,7 @@ fn train(a: TrainArgs) -> Result<()> {
         stop_after_iterations: None,
         nan_after_iterations: None,
         tui: !a.no_tui,
+        until_epoch: a.until_epoch,
     };
     let outcome = if let Some(dir) = &a.resume {
         let bad = a.resume_conflicts();
@@ -725,6 +853,8 @@ fn train(a: TrainArgs) -> Result<()> {
     println!("run directory: {}", outcome.dir().display());
     match outcome.summary.status {
         RunStatus::Completed | RunStatus::EarlyStopped => Ok(()),
+        // Paused where --until-epoch asked.
+        RunStatus::Interrupted if until.is_some_and(|u| outcome.summary.epochs >= u) => Ok(()),
         status => bail!("run ended: {status:?}"),
     }
 }

@@ -25,6 +25,9 @@ pub struct Job {
     pub recipe: Option<PathBuf>,
     /// The run's name (suite and variant).
     pub name: String,
+    /// More `convlab train` flags (e.g. `--until-epoch 2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
 }
 
 /// What every job shares.
@@ -55,6 +58,7 @@ impl JobContext {
             None => c.extend(["--resume".into(), store.dir(&job.id).display().to_string()]),
         }
         c.extend(["--no-tui".into(), "--no-fetch".into()]);
+        c.extend(job.args.iter().cloned());
         if let Some(d) = &self.data_dir {
             c.extend(["--data-dir".into(), d.display().to_string()]);
         }
@@ -195,13 +199,10 @@ pub fn write_slurm_array(
             .map(|(k, v)| format!("{k}={}", quote(v)))
             .collect();
         let log = quote(&store.log(&job.id).display().to_string());
-        let exit = quote(
-            &store
-                .root()
-                .join(format!("{}.exit", job.id))
-                .display()
-                .to_string(),
-        );
+        let exit_path = store.root().join(format!("{}.exit", job.id));
+        // An exit code of an earlier attempt would read as this one's.
+        let _ = std::fs::remove_file(&exit_path);
+        let exit = quote(&exit_path.display().to_string());
         manifest.push_str(&format!(
             "{} {} >> {log} 2>&1; echo $? > {exit}\n",
             env.join(" "),
@@ -278,4 +279,65 @@ pub fn slurm_exit(store: &RunStore, id: &str) -> Option<i32> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Waits for Slurm job `id` (the array of `jobs`), reporting each task as it ends; on
+/// Ctrl-C cancels the array. A task that ended without leaving a finished, failed or
+/// resumable run is recorded as failed with its exit code.
+pub fn wait_slurm(
+    id: &str,
+    store: &RunStore,
+    jobs: &[Job],
+    stop: &Arc<AtomicBool>,
+    on_finish: &mut dyn FnMut(&Job, RunState),
+) -> Result<()> {
+    let mut reported = std::collections::BTreeSet::new();
+    while slurm_active(id)? {
+        std::thread::sleep(Duration::from_secs(2));
+        for j in jobs {
+            if !reported.contains(&j.id) && slurm_exit(store, &j.id).is_some() {
+                reported.insert(j.id.clone());
+                on_finish(j, store.state(&j.id));
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            let _ = Command::new("scancel").arg(id).status();
+            bail!("interrupted: cancelled Slurm job {id}; start again to resume");
+        }
+    }
+    for j in jobs {
+        let code = slurm_exit(store, &j.id);
+        if code != Some(0)
+            && !matches!(
+                store.state(&j.id),
+                RunState::Done | RunState::Failed(_) | RunState::Interrupted
+            )
+        {
+            store.record_failure(&j.id, code)?;
+        }
+        if !reported.contains(&j.id) {
+            on_finish(j, store.state(&j.id));
+        }
+    }
+    Ok(())
+}
+
+/// Submits `jobs` as one Slurm array (`cap` tasks at once, its files in `dir`) and waits.
+pub fn run_slurm(
+    ctx: &JobContext,
+    store: &RunStore,
+    jobs: &[Job],
+    dir: &Path,
+    cap: usize,
+    stop: &Arc<AtomicBool>,
+    on_finish: &mut dyn FnMut(&Job, RunState),
+) -> Result<()> {
+    let array = write_slurm_array(ctx, store, jobs, dir)?;
+    let id = submit_slurm(&array, jobs.len(), cap)?;
+    println!(
+        "submitted Slurm job {id}: {} tasks, {cap} at once; manifest {}",
+        jobs.len(),
+        array.manifest.display()
+    );
+    wait_slurm(&id, store, jobs, stop, on_finish)
 }

@@ -2,9 +2,12 @@
 //! dataset), each identified by a hash of that recipe, so running the suite again finds the
 //! runs it already has.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::recipe::{DatasetKind, Recipe, RecipeError, apply_override};
+use crate::runstore::RunStore;
 use crate::suite::{Budget, BudgetName, Suite, overrides};
 
 /// How a suite is run.
@@ -15,7 +18,13 @@ pub struct PlanOptions {
     pub seeds: Option<usize>,
     /// Replace the base recipe's dataset (e.g. `fashion-mnist` where CIFAR is not at hand).
     pub dataset: Option<String>,
+    /// Where suites keep their runs (`<out>/<suite>/runs/<id>`): a `transfer.from =
+    /// "suite:<suite>/<variant>"` resolves to a run there.
+    pub out: std::path::PathBuf,
 }
+
+/// The prefix of a `transfer.from` that names another suite's run.
+pub const SUITE_REF: &str = "suite:";
 
 /// One run of a suite.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +36,10 @@ pub struct PlannedRun {
     /// The overrides applied to the base recipe, in order.
     pub overrides: Vec<String>,
     pub recipe: Recipe,
+    /// The other suite's run it starts from (`transfer.from = "suite:…"`): `<suite>/<variant>`
+    /// (its directory is `recipe.transfer.from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<String>,
 }
 
 /// FNV-1a, 64 bits: a stable identity for a resolved recipe (not a security hash).
@@ -34,6 +47,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// A resolved recipe's identity (16 hex digits): its run directory's name in a store.
+pub fn run_id(recipe: &Recipe) -> String {
+    format!("{:016x}", fnv1a(recipe.to_toml().as_bytes()))
 }
 
 /// The input shape of a recipe's data (named datasets' own, or `data.shape`), after resizing
@@ -112,6 +130,14 @@ fn budget_overrides(b: &Budget) -> Vec<String> {
 
 /// Every run of `suite` under `opts`, in variant order then seed order.
 pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Vec<PlannedRun>, RecipeError> {
+    plan_at(suite, opts, 0)
+}
+
+fn plan_at(
+    suite: &Suite,
+    opts: &PlanOptions,
+    depth: usize,
+) -> Result<Vec<PlannedRun>, RecipeError> {
     let field = |key: &str, message: String| RecipeError::Field {
         recipe: suite.name.clone(),
         key: key.to_string(),
@@ -138,6 +164,7 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Vec<PlannedRun>, Recipe
         return Err(field("seeds", "must be at least 1".into()));
     }
     let mut runs = vec![];
+    let mut sources = BTreeMap::new();
     for (variant, set) in suite.variants() {
         // Resolve once without the budget, to size the smoke budget from the real data.
         let mut pre = common.clone();
@@ -156,21 +183,81 @@ pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Vec<PlannedRun>, Recipe
             o.push(format!("seed={seed}"));
             let mut recipe = load_with(&suite.base, &o).map_err(|e| prefix(&variant, e))?;
             recipe.name = format!("{}-{variant}", suite.name);
-            let id = format!("{:016x}", fnv1a(recipe.to_toml().as_bytes()));
+            // Another suite's run: the identity holds that run's id, the recipe its directory.
+            let mut run_dir = None;
+            let mut needs = None;
+            if let Some(t) = recipe.transfer.as_mut()
+                && let Some(reference) = t
+                    .from
+                    .to_str()
+                    .and_then(|f| f.strip_prefix(SUITE_REF))
+                    .map(str::to_string)
+            {
+                let (other, id) = resolve_ref(&reference, seed, opts, depth, &mut sources)
+                    .map_err(|m| prefix(&variant, field("transfer.from", m)))?;
+                run_dir = Some(RunStore::new(&opts.out, &other).dir(&id));
+                t.from = format!("{SUITE_REF}{reference}@{id}").into();
+                needs = Some(reference);
+            }
+            let id = run_id(&recipe);
+            if let (Some(t), Some(dir)) = (recipe.transfer.as_mut(), run_dir) {
+                t.from = dir;
+            }
             runs.push(PlannedRun {
                 variant: variant.clone(),
                 seed,
                 id,
                 overrides: o,
                 recipe,
+                needs,
             });
         }
     }
     Ok(runs)
 }
 
+/// The run a `suite:<suite>/<variant>` reference names for seed `seed` (the other suite's
+/// seed `seed mod its seeds`), planned with the same budget, dataset and seeds: its suite's
+/// name and its id.
+fn resolve_ref(
+    reference: &str,
+    seed: u64,
+    opts: &PlanOptions,
+    depth: usize,
+    cache: &mut BTreeMap<String, (String, Vec<PlannedRun>)>,
+) -> Result<(String, String), String> {
+    let (name, variant) = reference
+        .rsplit_once('/')
+        .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+        .ok_or_else(|| {
+            format!("`{SUITE_REF}{reference}`: expected `{SUITE_REF}<suite>/<variant>`")
+        })?;
+    if depth >= 4 {
+        return Err(format!(
+            "`{SUITE_REF}{reference}`: suites refer to each other in a cycle"
+        ));
+    }
+    if !cache.contains_key(name) {
+        let other = Suite::load(name).map_err(|e| e.to_string())?;
+        let runs = plan_at(&other, opts, depth + 1).map_err(|e| e.to_string())?;
+        cache.insert(name.to_string(), (other.name, runs));
+    }
+    let (suite_name, runs) = &cache[name];
+    let of_variant: Vec<&PlannedRun> = runs.iter().filter(|r| r.variant == variant).collect();
+    if of_variant.is_empty() {
+        let mut names: Vec<&str> = runs.iter().map(|r| r.variant.as_str()).collect();
+        names.dedup();
+        return Err(format!(
+            "`{SUITE_REF}{reference}`: suite `{name}` has no variant `{variant}`; variants: {}",
+            names.join(", ")
+        ));
+    }
+    let run = of_variant[(seed as usize) % of_variant.len()];
+    Ok((suite_name.clone(), run.id.clone()))
+}
+
 /// `Recipe::load`, where an override value of `false` removes an optional key.
-fn load_with(base: &str, overrides: &[String]) -> Result<Recipe, RecipeError> {
+pub fn load_with(base: &str, overrides: &[String]) -> Result<Recipe, RecipeError> {
     let (keep, remove): (Vec<String>, Vec<String>) = overrides
         .iter()
         .cloned()
@@ -179,7 +266,8 @@ fn load_with(base: &str, overrides: &[String]) -> Result<Recipe, RecipeError> {
 }
 
 /// Optional keys a budget or a variant can remove (by setting them to `false`).
-const REMOVABLE: [&str; 7] = [
+const REMOVABLE: [&str; 8] = [
+    "model.classes=",
     "data.class_subset=",
     "data.resize=",
     "data.limit=",

@@ -239,3 +239,95 @@ pub fn bars(path: &Path, title: &str, y_label: &str, bars: &[Bar], size: (u32, u
     root.present().map_err(|x| e(&x))?;
     Ok(())
 }
+
+/// Points of a scatter group: x, y, and whether the point is filled.
+pub type Points = Vec<(f64, f64, bool)>;
+
+/// One panel of a scatter chart: groups of (x, y, filled) points; hollow points are the ones
+/// that did not finish (e.g. trials stopped by successive halving).
+pub struct ScatterPanel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub log_x: bool,
+    pub groups: Vec<(String, Points)>,
+}
+
+/// Scatter panels side by side in one PNG (x on a log scale where asked).
+pub fn scatter(path: &Path, panels: &[ScatterPanel], size: (u32, u32)) -> Result<()> {
+    register_font();
+    let e = |e: &dyn std::fmt::Display| anyhow!("{}: {e}", path.display());
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for (panel, area) in panels.iter().zip(areas) {
+        let points = || panel.groups.iter().flat_map(|(_, p)| p.iter());
+        let (y0, y1) = bounds(points().map(|p| p.1));
+        let mut builder = ChartBuilder::on(&area);
+        builder
+            .caption(&panel.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56);
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .x_desc(panel.x_label.as_str())
+                    .y_desc(panel.y_label.as_str())
+                    .x_label_formatter(&|x| format!("{x:.2e}"))
+                    .label_style(("sans-serif", 12))
+                    .draw()
+                    .map_err(|x| e(&x))?;
+                for (i, (name, pts)) in panel.groups.iter().enumerate() {
+                    let c = colour(i);
+                    chart
+                        .draw_series(pts.iter().map(|&(x, y, filled)| {
+                            let style = if filled {
+                                c.filled()
+                            } else {
+                                c.stroke_width(2)
+                            };
+                            Circle::new((x, y), 5, style)
+                        }))
+                        .map_err(|x| e(&x))?
+                        .label(name.as_str())
+                        .legend(move |(x, y)| Circle::new((x + 8, y), 5, c.filled()));
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.3))
+                    .label_font(("sans-serif", 12))
+                    .draw()
+                    .map_err(|x| e(&x))?;
+            }};
+        }
+        if panel.log_x {
+            let (lo, hi) = points()
+                .map(|p| p.0)
+                .filter(|x| *x > 0.0)
+                .fold((f64::INFINITY, 0f64), |(a, b), x| (a.min(x), b.max(x)));
+            let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+                (lo / 1.5, hi * 1.5)
+            } else {
+                (1e-3, 1.0)
+            };
+            draw!(
+                builder
+                    .build_cartesian_2d((lo..hi).log_scale(), y0..y1)
+                    .map_err(|x| e(&x))?
+            );
+        } else {
+            let (x0, x1) = bounds(points().map(|p| p.0));
+            draw!(
+                builder
+                    .build_cartesian_2d(x0..x1, y0..y1)
+                    .map_err(|x| e(&x))?
+            );
+        }
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}

@@ -580,13 +580,21 @@ pub enum Regime {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferConfig {
-    /// A weights file (`convlab import`) or a run directory (its best checkpoint).
+    /// A weights file (`convlab import`) or a run directory (its best checkpoint). In an
+    /// ablation suite, `suite:<suite>/<variant>` names a run of another suite (same budget,
+    /// dataset and seed), resolved when the suite is planned.
     pub from: PathBuf,
     pub regime: Regime,
     /// `partial`: the first trainable module (a path prefix such as `net.stages.2` or
     /// `net.features.layers.8`; see `convlab summary`). Everything before it is frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trainable_from: Option<String>,
+    /// Copy only the first `layers` weight layers (a conv or linear layer with its bias and
+    /// batch norm, in the order of `convlab summary`); the rest start fresh. With `partial` the
+    /// copied layers are frozen (Yosinski et al.'s AnB/BnB), with `fine-tune` they train
+    /// (AnB+/BnB+). 0 copies nothing: training from scratch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<usize>,
     /// Learning-rate multiplier for the pretrained parameters that train (`fine-tune`,
     /// `partial`); the new head trains at the recipe's rate.
     #[serde(default = "one")]
@@ -600,12 +608,21 @@ fn one() -> f64 {
 impl TransferConfig {
     /// Checks the combination of keys (called when a recipe is read).
     pub fn check(&self) -> Result<(), String> {
-        match (self.regime, &self.trainable_from) {
-            (Regime::Partial, None) => {
-                return Err("`partial` needs `trainable_from` (the first trainable module)".into());
+        match (self.regime, &self.trainable_from, self.layers) {
+            (Regime::Partial, None, None) => {
+                return Err(
+                    "`partial` needs `trainable_from` (the first trainable module) or `layers` (how many layers to copy and freeze)"
+                        .into(),
+                );
             }
-            (r, Some(_)) if r != Regime::Partial => {
+            (Regime::Partial, Some(_), Some(_)) => {
+                return Err("give `trainable_from` or `layers`, not both".into());
+            }
+            (r, Some(_), _) if r != Regime::Partial => {
                 return Err("`trainable_from` applies to `partial` only".into());
+            }
+            (Regime::FeatureExtract | Regime::Retrain, _, Some(_)) => {
+                return Err("`layers` applies to `partial` and `fine-tune`".into());
             }
             _ => {}
         }

@@ -75,6 +75,8 @@ pub struct RunRenderer {
     names: HashMap<MetricId, String>,
     finals: HashMap<(bool, String), f64>,
     total_epochs: usize,
+    /// The recipe's epochs, printed as the total when a run pauses before them.
+    recipe_epochs: Option<usize>,
     split_start: Option<Instant>,
     split_items: usize,
     in_train: bool,
@@ -98,12 +100,19 @@ impl RunRenderer {
             names: HashMap::new(),
             finals: HashMap::new(),
             total_epochs: 0,
+            recipe_epochs: None,
             split_start: None,
             split_items: 0,
             in_train: false,
             train_rate: 0.0,
             epoch_start: None,
         }
+    }
+
+    /// Print `epoch k/<epochs>` with the recipe's epochs (a run paused early trains fewer).
+    pub fn with_recipe_epochs(mut self, epochs: usize) -> Self {
+        self.recipe_epochs = Some(epochs);
+        self
     }
 
     fn record(&mut self, valid: bool, state: &MetricState) {
@@ -193,7 +202,7 @@ impl TrainingProgressLogger for RunRenderer {
         total_items: Option<usize>,
         label: Option<&str>,
     ) {
-        self.total_epochs = total_epochs;
+        self.total_epochs = self.recipe_epochs.unwrap_or(total_epochs).max(total_epochs);
         if let Some(i) = &mut self.inner {
             i.start(total_epochs, starting_epoch, total_items, label);
         }

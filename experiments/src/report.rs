@@ -1,6 +1,7 @@
 //! A suite's report, rebuilt from its runs at any time: `results.csv` (one row per run),
 //! `summary.md` (per variant: mean ± std over seeds, the difference to the baseline with a 95 %
-//! interval, the published number beside ours), `curves.png` and `bars.png`.
+//! interval, the published number beside ours), `curves.png`, `bars.png`, and `axis-<name>.png`
+//! for each axis whose values are numbers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -411,11 +412,115 @@ pub fn write_plots(dir: &Path, plan: &PlanRecord, results: &[RunResult]) -> Resu
     Ok(())
 }
 
+/// For each axis whose values are numbers (e.g. depth, or how many layers were transferred):
+/// `axis-<name>.png`, the primary metric (mean over seeds) against that number, one line per
+/// combination of the other axes, one panel per value of the first other axis when there are
+/// two or more (Yosinski et al.'s Fig. 2 is `layers` with a panel per amount of data).
+pub fn write_axis_plots(dir: &Path, plan: &PlanRecord, results: &[RunResult]) -> Result<()> {
+    let s = &plan.suite;
+    let primary = s.metrics[0];
+    let variants = s.variant_list();
+    for (i, axis) in s.axes.iter().enumerate() {
+        let numeric: Option<Vec<f64>> = axis
+            .values
+            .iter()
+            .map(|v| v.name.parse::<f64>().ok())
+            .collect();
+        if numeric.is_none() || axis.values.len() < 2 {
+            continue;
+        }
+        let others: Vec<usize> = (0..s.axes.len()).filter(|&j| j != i).collect();
+        let (panel_axis, series_axes) = match others.split_first() {
+            Some((&p, rest)) if !rest.is_empty() => (Some(p), rest.to_vec()),
+            _ => (None, others.clone()),
+        };
+        let panel_values: Vec<Option<&str>> = match panel_axis {
+            Some(p) => s.axes[p]
+                .values
+                .iter()
+                .map(|v| Some(v.name.as_str()))
+                .collect(),
+            None => vec![None],
+        };
+        let mut panels = vec![];
+        let titles: Vec<String> = panel_values
+            .iter()
+            .map(|pv| match (pv, panel_axis) {
+                (Some(v), Some(p)) => format!("{}: {} = {v}", s.name, s.axes[p].name),
+                _ => format!("{}: {} against {}", s.name, primary.name(), axis.name),
+            })
+            .collect();
+        for (pv, title) in panel_values.iter().zip(&titles) {
+            let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+            let mut order: Vec<String> = vec![];
+            for v in &variants {
+                if let (Some(p), Some(want)) = (panel_axis, pv)
+                    && v.values[p] != *want
+                {
+                    continue;
+                }
+                let vals = values(results, &v.name, primary);
+                let Ok(x) = v.values[i].parse::<f64>() else {
+                    continue;
+                };
+                if vals.is_empty() {
+                    continue;
+                }
+                let label = if series_axes.is_empty() {
+                    primary.name().to_string()
+                } else {
+                    series_axes
+                        .iter()
+                        .map(|&j| v.values[j].as_str())
+                        .collect::<Vec<_>>()
+                        .join("-")
+                };
+                if !order.contains(&label) {
+                    order.push(label.clone());
+                }
+                series.entry(label).or_default().push((x, mean(&vals)));
+            }
+            let mut lines: Vec<(String, Vec<(f64, f64)>)> = order
+                .into_iter()
+                .map(|l| {
+                    let mut pts = series.remove(&l).unwrap_or_default();
+                    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    (l, pts)
+                })
+                .collect();
+            lines.retain(|(_, p)| !p.is_empty());
+            panels.push((title.as_str(), lines));
+        }
+        if panels.iter().all(|(_, l)| l.is_empty()) {
+            continue;
+        }
+        let y_label = format!("{} (mean over seeds)", primary.name());
+        let panels: Vec<Panel> = panels
+            .into_iter()
+            .map(|(title, series)| Panel {
+                title,
+                x_label: &axis.name,
+                y_label: &y_label,
+                series,
+                log_x: false,
+            })
+            .collect();
+        let width = 200 + 600 * panels.len() as u32;
+        plot::lines(
+            &dir.join(format!("axis-{}.png", axis.name)),
+            &panels,
+            (width, 520),
+        )?;
+    }
+    Ok(())
+}
+
 /// Everything of a report directory, from its `plan.json`.
 pub fn write_all(dir: &Path, plan: &PlanRecord, wall_s: Option<f64>) -> Result<Vec<RunResult>> {
     let results = collect(plan);
     write_csv(&dir.join("results.csv"), plan, &results)?;
     write_summary(&dir.join("summary.md"), plan, &results, wall_s)?;
     write_plots(dir, plan, &results)?;
+    write_axis_plots(dir, plan, &results)?;
     Ok(results)
 }

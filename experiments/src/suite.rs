@@ -57,6 +57,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../ablations/weight-decay.toml"),
     ),
     ("optimizer", include_str!("../ablations/optimizer.toml")),
+    // The bases first: `transferability` starts from their runs.
+    (
+        "transfer-base",
+        include_str!("../ablations/transfer-base.toml"),
+    ),
+    (
+        "transferability",
+        include_str!("../ablations/transferability.toml"),
+    ),
 ];
 
 #[derive(Debug, Error)]
@@ -263,6 +272,41 @@ pub struct Suite {
     pub datasets: BTreeMap<String, Budget>,
     #[serde(default)]
     pub published: BTreeMap<String, Published>,
+    /// Combinations left out of the cartesian product: each entry names axes and the value (or
+    /// values) that, all together, exclude a variant, e.g.
+    /// `exclude = [{ kind = ["AnB", "AnB+"], layers = "0" }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<BTreeMap<String, OneOrMany>>,
+}
+
+/// A value name or a list of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.names().contains(&name)
+    }
+}
+
+/// One variant: its name (the axes' value names joined by `-`), each axis's value name, and its
+/// overrides (`{axis}` in a string value replaced by the variant's value name on that axis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub name: String,
+    pub values: Vec<String>,
+    pub set: toml::Table,
 }
 
 fn default_seeds() -> usize {
@@ -379,7 +423,30 @@ impl Suite {
                 }
             }
         }
+        for (i, ex) in self.exclude.iter().enumerate() {
+            for (axis, names) in ex {
+                let Some(a) = self.axes.iter().find(|a| &a.name == axis) else {
+                    return bad(
+                        &format!("exclude[{i}].{axis}"),
+                        "not an axis of the suite".into(),
+                    );
+                };
+                if let Some(n) = names
+                    .names()
+                    .into_iter()
+                    .find(|n| !a.values.iter().any(|v| v.name == *n))
+                {
+                    return bad(
+                        &format!("exclude[{i}].{axis}"),
+                        format!("`{n}` is not a value of axis `{axis}`"),
+                    );
+                }
+            }
+        }
         let variants = self.variant_names();
+        if variants.is_empty() {
+            return bad("exclude", "leaves no variant".into());
+        }
         if !variants.contains(&self.baseline) {
             return bad(
                 "baseline",
@@ -414,24 +481,60 @@ impl Suite {
         Ok(())
     }
 
-    /// Every variant in axis order: each one's name (values joined by `-`) and overrides.
-    pub fn variants(&self) -> Vec<(String, toml::Table)> {
-        let mut out: Vec<(Vec<&str>, toml::Table)> = vec![(vec![], toml::Table::new())];
+    /// Every variant in axis order, less the excluded combinations.
+    pub fn variant_list(&self) -> Vec<Variant> {
+        let mut out: Vec<Vec<&AxisValue>> = vec![vec![]];
         for axis in &self.axes {
             out = out
                 .into_iter()
-                .flat_map(|(names, set)| {
+                .flat_map(|chosen| {
                     axis.values.iter().map(move |v| {
-                        let mut n = names.clone();
-                        n.push(&v.name);
-                        let mut s = set.clone();
-                        s.extend(v.set.clone());
-                        (n, s)
+                        let mut c = chosen.clone();
+                        c.push(v);
+                        c
                     })
                 })
                 .collect();
         }
-        out.into_iter().map(|(n, s)| (n.join("-"), s)).collect()
+        out.into_iter()
+            .filter(|chosen| {
+                !self.exclude.iter().any(|ex| {
+                    ex.iter().all(|(axis, names)| {
+                        self.axes
+                            .iter()
+                            .position(|a| &a.name == axis)
+                            .is_some_and(|i| names.contains(&chosen[i].name))
+                    })
+                })
+            })
+            .map(|chosen| {
+                let values: Vec<String> = chosen.iter().map(|v| v.name.clone()).collect();
+                let mut set = toml::Table::new();
+                for v in &chosen {
+                    set.extend(v.set.clone());
+                }
+                for (_, value) in set.iter_mut() {
+                    if let toml::Value::String(s) = value {
+                        for (axis, name) in self.axes.iter().zip(&values) {
+                            *s = s.replace(&format!("{{{}}}", axis.name), name);
+                        }
+                    }
+                }
+                Variant {
+                    name: values.join("-"),
+                    values,
+                    set,
+                }
+            })
+            .collect()
+    }
+
+    /// Every variant in axis order: each one's name and overrides.
+    pub fn variants(&self) -> Vec<(String, toml::Table)> {
+        self.variant_list()
+            .into_iter()
+            .map(|v| (v.name, v.set))
+            .collect()
     }
 
     pub fn variant_names(&self) -> Vec<String> {

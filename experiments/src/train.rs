@@ -53,6 +53,10 @@ pub struct TrainOptions {
     pub nan_after_iterations: Option<usize>,
     /// burn-train's terminal UI when stdout is a terminal.
     pub tui: bool,
+    /// Pause after this epoch (its checkpoint kept, status `interrupted`): the rates are the
+    /// recipe's, so resuming later gives exactly the uninterrupted run. A search's successive
+    /// halving trains its trials rung by rung this way.
+    pub until_epoch: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -68,6 +72,7 @@ impl Default for TrainOptions {
             stop_after_iterations: None,
             nan_after_iterations: None,
             tui: false,
+            until_epoch: None,
         }
     }
 }
@@ -324,6 +329,12 @@ impl Session {
             self.recipe.epochs,
         );
         let start_epoch = self.resume_epoch.unwrap_or(0);
+        let pause_at = opts.until_epoch.filter(|&u| u < self.recipe.epochs);
+        if let Some(u) = pause_at
+            && u <= start_epoch
+        {
+            bail!("--until-epoch {u}: the run already has {start_epoch} epochs");
+        }
         let train_loader = train_loader.starting_at(start_epoch);
         let mut classifier = crate::model::classifier(&self.recipe, model);
 
@@ -344,7 +355,7 @@ impl Session {
         .metric_train_numeric(RankAccuracy::new(5.min(classes)))
         .metric_valid_numeric(RankAccuracy::new(5.min(classes)))
         .metric_train_numeric(LearningRateMetric::new())
-        .num_epochs(self.recipe.epochs)
+        .num_epochs(pause_at.unwrap_or(self.recipe.epochs))
         .with_custom_checkpointers(
             AsyncCheckpointer::new(AtomicCheckpointer::new(&self.run, "model")),
             AsyncCheckpointer::new(AtomicCheckpointer::new(&self.run, "optim")),
@@ -375,12 +386,15 @@ impl Session {
         let inner = (opts.tui && std::io::IsTerminal::is_terminal(&std::io::stdout())).then(|| {
             burn::train::renderer::default_renderer(interrupter.clone(), self.resume_epoch)
         });
-        training = training.renderer(Box::new(RunRenderer::new(
-            self.run.clone(),
-            progress.clone(),
-            interrupter.clone(),
-            inner,
-        )));
+        training = training.renderer(Box::new(
+            RunRenderer::new(
+                self.run.clone(),
+                progress.clone(),
+                interrupter.clone(),
+                inner,
+            )
+            .with_recipe_epochs(self.recipe.epochs),
+        ));
         classifier.counter = Some(StepCounter::new(
             interrupter.clone(),
             opts.stop_after_iterations,
@@ -427,7 +441,7 @@ impl Session {
         }
         let status = if diverged.is_some() {
             RunStatus::Diverged
-        } else if result.interrupted.is_some() {
+        } else if result.interrupted.is_some() || (pause_at.is_some() && early_stopped.is_none()) {
             RunStatus::Interrupted
         } else if early_stopped.is_some() {
             RunStatus::EarlyStopped
@@ -513,9 +527,14 @@ impl Session {
                     .map_or("none".into(), |e| e.to_string()),
                 self.run.checkpoint_dir().display()
             ),
-            RunStatus::Interrupted => {
-                eprintln!("interrupted; resume with: convlab train --resume {dir}")
-            }
+            RunStatus::Interrupted => match (summary.epochs, self.recipe.epochs) {
+                (done, all) if done < all && early.is_none() && summary.epochs > 0 => {
+                    eprintln!(
+                        "paused after epoch {done} of {all}; continue with: convlab train --resume {dir}"
+                    )
+                }
+                _ => eprintln!("interrupted; resume with: convlab train --resume {dir}"),
+            },
             RunStatus::Completed | RunStatus::EarlyStopped => {
                 if let Some(e) = early {
                     println!(

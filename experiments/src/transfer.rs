@@ -5,7 +5,9 @@
 //! |---|---|---|
 //! | `feature-extract` | everything but a classifier of another size | the head only |
 //! | `partial` | as above | from `trainable_from` on (everything before is frozen) |
+//! | `partial`, `layers = n` | the first n weight layers | all but those n |
 //! | `fine-tune` | as above | everything, the pretrained part at `lr × lr_scale` |
+//! | `fine-tune`, `layers = n` | the first n weight layers | everything |
 //! | `retrain` | nothing (same architecture, fresh weights) | everything |
 //!
 //! Frozen parameters do not require gradients, so the optimizer never sees them and holds no
@@ -40,7 +42,7 @@ pub struct TransferPlan {
 impl TransferPlan {
     pub fn describe(&self, cfg: &TransferConfig) -> String {
         format!(
-            "transfer from {} ({}): {} tensors copied, {} new, {} frozen, {} trainable{}",
+            "transfer from {} ({}{}): {} tensors copied, {} new, {} frozen, {} trainable{}",
             cfg.from.display(),
             match cfg.regime {
                 Regime::FeatureExtract => "feature-extract",
@@ -48,6 +50,9 @@ impl TransferPlan {
                 Regime::FineTune => "fine-tune",
                 Regime::Retrain => "retrain",
             },
+            cfg.layers
+                .map(|n| format!(", first {n} layers"))
+                .unwrap_or_default(),
             self.copied.len(),
             self.new.len(),
             self.frozen.len(),
@@ -117,6 +122,23 @@ fn is_head(path: &str) -> bool {
     path.starts_with("net.head.")
 }
 
+/// The model's weight layers below its classifier, in order: each a conv or linear weight
+/// (rank ≥ 2, named `…weight`) with the tensors that follow it up to the next one (its bias, its
+/// batch norm's scale, shift and statistics). The last linear layer (the classifier) is not
+/// one of them; a head's hidden FC layers are.
+pub fn weight_layers(names: &[(String, Vec<usize>)]) -> Vec<Vec<String>> {
+    let mut layers: Vec<Vec<String>> = vec![];
+    for (n, shape) in names {
+        let starts = n.ends_with("weight") && shape.len() >= 2;
+        match layers.last_mut() {
+            Some(last) if !starts => last.push(n.clone()),
+            _ => layers.push(vec![n.clone()]),
+        }
+    }
+    layers.pop();
+    layers
+}
+
 /// Copies the source's weights into `model` (when `fresh`: a resumed run gets them from its
 /// checkpoint) and freezes what the regime freezes.
 pub fn prepare(cfg: &TransferConfig, model: Model, fresh: bool) -> Result<(Model, TransferPlan)> {
@@ -150,14 +172,33 @@ pub fn prepare(cfg: &TransferConfig, model: Model, fresh: bool) -> Result<(Model
         return Ok((model, plan));
     }
     let src = source()?;
+    // `layers = n`: only the first n weight layers are copied.
+    let keep: Option<BTreeSet<String>> = match cfg.layers {
+        None => None,
+        Some(n) => {
+            let layers = weight_layers(&names);
+            if n > layers.len() {
+                bail!(
+                    "transfer.layers = {n}: {} has {} weight layers below its classifier",
+                    model.arch.name(),
+                    layers.len()
+                );
+            }
+            Some(layers.into_iter().take(n).flatten().collect())
+        }
+    };
     let shapes: BTreeMap<&str, &Vec<usize>> = names.iter().map(|(n, s)| (n.as_str(), s)).collect();
     let mut tensors = vec![];
     for t in src.collect(None, None, true) {
         match shapes.get(t.name.as_str()) {
             Some(s) if **s == t.shape.as_slice() => {
-                plan.copied.push(t.name.clone());
-                tensors.push(t);
+                if keep.as_ref().is_none_or(|k| k.contains(&t.name)) {
+                    plan.copied.push(t.name.clone());
+                    tensors.push(t);
+                }
             }
+            // Not copied: its shape does not matter.
+            Some(_) if keep.as_ref().is_some_and(|k| !k.contains(&t.name)) => {}
             // A classifier for another number of classes: the new head starts fresh.
             Some(_) if is_head(&t.name) => {}
             Some(s) => bail!(
@@ -181,7 +222,7 @@ pub fn prepare(cfg: &TransferConfig, model: Model, fresh: bool) -> Result<(Model
         .map(|(n, _)| n.clone())
         .filter(|n| !copied.contains(n.as_str()))
         .collect();
-    if let Some(n) = plan.new.iter().find(|n| !is_head(n)) {
+    if let Some(n) = plan.new.iter().find(|n| !is_head(n) && keep.is_none()) {
         bail!(
             "transfer.from = {}: `{n}` is not in the source",
             cfg.from.display()
@@ -206,6 +247,7 @@ pub fn prepare(cfg: &TransferConfig, model: Model, fresh: bool) -> Result<(Model
             .map(|(n, _)| n.clone())
             .filter(|n| !is_head(n))
             .collect(),
+        Regime::Partial if cfg.layers.is_some() => plan.copied.clone(),
         Regime::Partial => {
             let from = cfg.trainable_from.as_deref().unwrap_or_default();
             let at = names

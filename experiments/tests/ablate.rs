@@ -198,6 +198,7 @@ fn the_residual_suite_is_the_paper_grid() {
         budget: convlab_experiments::suite::BudgetName::Full,
         seeds: Some(1),
         dataset: None,
+        out: PathBuf::from("ablations"),
     };
     let runs = convlab_experiments::plan::plan(&s, &opts).unwrap();
     // The full budget is He et al.'s recipe: 182 epochs, option A shortcuts or none.
@@ -477,6 +478,140 @@ fn bad_suites_are_errors_that_name_the_key() {
     assert!(!out.exists() || std::fs::read_dir(&out).unwrap().count() == 0);
 }
 
+#[test]
+fn a_suite_starts_from_another_suites_runs() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    // Bases on two halves of 4 synthetic classes; a study copying their first n layers.
+    let base = tmp.path().join("bases.toml");
+    std::fs::write(
+        &base,
+        r#"description = "bases"
+question = "q"
+base = "smoke"
+seeds = 1
+baseline = "A"
+metrics = ["test_acc"]
+set = { "model.classes" = false, "data.classes" = 4, "epochs" = 1 }
+[[axes]]
+name = "half"
+values = [
+  { name = "A", set = { "data.class_subset" = [0, 1] } },
+  { name = "B", set = { "data.class_subset" = [2, 3] } },
+]
+[budgets.short]
+"#,
+    )
+    .unwrap();
+    let study = tmp.path().join("study.toml");
+    std::fs::write(
+        &study,
+        format!(
+            r#"description = "study"
+question = "q"
+base = "smoke"
+seeds = 1
+baseline = "B-partial-0"
+metrics = ["test_acc"]
+set = {{ "model.classes" = false, "data.classes" = 4, "epochs" = 1, "data.class_subset" = [2, 3] }}
+exclude = [{{ regime = "fine-tune", layers = "0" }}, {{ from = "A", layers = "0" }}]
+[[axes]]
+name = "from"
+values = [
+  {{ name = "A", set = {{ "transfer.from" = "suite:{b}/{{from}}" }} }},
+  {{ name = "B", set = {{ "transfer.from" = "suite:{b}/{{from}}" }} }},
+]
+[[axes]]
+name = "regime"
+values = [
+  {{ name = "partial", set = {{ "transfer.regime" = "partial" }} }},
+  {{ name = "fine-tune", set = {{ "transfer.regime" = "fine-tune" }} }},
+]
+[[axes]]
+name = "layers"
+values = [
+  {{ name = "0", set = {{ "transfer.layers" = 0 }} }},
+  {{ name = "2", set = {{ "transfer.layers" = 2 }} }},
+]
+[budgets.short]
+"#,
+            b = base.display()
+        ),
+    )
+    .unwrap();
+    let suite = Suite::load(study.to_str().unwrap()).unwrap();
+    let names = suite.variant_names();
+    assert_eq!(
+        names,
+        [
+            "A-partial-2",
+            "A-fine-tune-2",
+            "B-partial-0",
+            "B-partial-2",
+            "B-fine-tune-2"
+        ]
+    );
+    // `{from}` is the variant's value on the axis `from`.
+    let a = &suite.variant_list()[0];
+    assert_eq!(
+        a.set["transfer.from"].as_str().unwrap(),
+        format!("suite:{}/A", base.display())
+    );
+
+    // Before the bases exist: an error naming them and the command that makes them, and
+    // nothing run.
+    let study_s = study.to_str().unwrap();
+    let o = convlab(&["ablate", study_s, "--out", out_s]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("bases/A seed 0 (new)") || t.contains("bases.toml/A seed 0 (new)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("convlab ablate") && t.contains("--budget short"),
+        "{t}"
+    );
+    assert!(!out.join("study").exists());
+    let dry = ok(&["ablate", study_s, "--out", out_s, "--dry-run"]);
+    assert!(dry.contains("needs"), "{dry}");
+
+    ok(&["ablate", base.to_str().unwrap(), "--out", out_s]);
+    let t = ok(&["ablate", study_s, "--out", out_s]);
+    let dir = report_dir(&t);
+    check_report(&dir, 5);
+    // Each run starts from the base run of its variant: the recipe it ran names that run's
+    // directory, and the run copied (partial: froze) the first two layers.
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
+    let base_runs = out.join("bases").join("runs");
+    for run in plan["runs"].as_array().unwrap() {
+        let variant = run["variant"].as_str().unwrap();
+        let from = run["recipe"]["transfer"]["from"].as_str().unwrap();
+        assert!(Path::new(from).starts_with(&base_runs), "{variant}: {from}");
+        assert!(Path::new(from).join("summary.json").exists(), "{from}");
+        let needs = run["needs"].as_str().unwrap();
+        assert!(needs.ends_with(&format!("/{}", &variant[..1])), "{needs}");
+        let log = std::fs::read_to_string(
+            out.join("study")
+                .join("runs")
+                .join(format!("{}.log", run["id"].as_str().unwrap())),
+        )
+        .unwrap();
+        let layers = variant.rsplit('-').next().unwrap();
+        assert!(
+            log.contains(&format!("first {layers} layers")),
+            "{variant}: {log}"
+        );
+    }
+    // Planned again, the study finds its runs (the identity holds the base run's id, not
+    // the path of the output directory).
+    let again = ok(&["ablate", study_s, "--out", out_s]);
+    assert!(again.contains("5 already finished"), "{again}");
+}
+
 /// Stops the one-node Slurm the test started, also when the test fails.
 struct SlurmGuard {
     started: bool,
@@ -635,4 +770,278 @@ fn student_t_quantiles_match_the_tables() {
     );
     // One run on a side: no interval.
     assert!(diff_ci95(&[1.0], &[0.0, 1.0]).1.is_none());
+}
+
+fn repo_file(rel: &str) -> String {
+    repo().join(rel).display().to_string()
+}
+
+#[test]
+fn a_search_runs_coarse_to_fine_halves_and_resumes() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let space = repo_file("experiments/search/smoke.toml");
+    let args = |stages: &str| -> Vec<String> {
+        let mut a: Vec<String> = ["search", "smoke", "--space", &space, "--out", out_s]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if !stages.is_empty() {
+            a.extend(["--stages".into(), stages.into()]);
+        }
+        a
+    };
+    let run = |a: &[String]| ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    // The coarse stage alone: 4 trials, the worse half stopped after epoch 1.
+    let t = run(&args("1"));
+    assert!(
+        t.contains("stage 0, up to epoch 1: 4 trials, 4 to run"),
+        "{t}"
+    );
+    assert!(
+        t.contains("stage 0, up to epoch 2: 2 trials, 2 to run"),
+        "{t}"
+    );
+    let dir = out.join("smoke-smoke");
+    let rows = |dir: &Path| -> Vec<csv::StringRecord> {
+        csv::Reader::from_path(dir.join("trials.csv"))
+            .unwrap()
+            .records()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    let coarse = rows(&dir);
+    assert_eq!(coarse.len(), 4);
+    let halved: Vec<_> = coarse
+        .iter()
+        .filter(|r| r[5].starts_with("halved at epoch 1"))
+        .collect();
+    assert_eq!(halved.len(), 2, "{coarse:?}");
+    // A halved trial trained one epoch; the others two, and were tested.
+    for r in &coarse {
+        let epochs: usize = r[6].parse().unwrap();
+        if r[5].starts_with("halved") {
+            assert_eq!(epochs, 1, "{r:?}");
+            assert!(r[9].is_empty());
+        } else {
+            assert_eq!((&r[5], epochs), ("done", 2), "{r:?}");
+            assert!(!r[9].is_empty());
+        }
+    }
+    // Both stages: the coarse one re-runs nothing; the fine stage samples inside the coarse
+    // range, around the best trials.
+    let t = run(&args(""));
+    assert!(
+        t.contains("stage 0, up to epoch 1: 4 trials, 0 to run"),
+        "{t}"
+    );
+    assert!(
+        t.contains("stage 0, up to epoch 2: 2 trials, 0 to run"),
+        "{t}"
+    );
+    assert!(
+        t.contains("stage 1, up to epoch 3: 2 trials, 2 to run"),
+        "{t}"
+    );
+    let all = rows(&dir);
+    assert_eq!(all.len(), 6);
+    for r in all.iter().filter(|r| &r[0] == "1") {
+        let lr: f64 = r[4].parse().unwrap();
+        assert!((1e-3..=0.5).contains(&lr), "{r:?}");
+        assert_eq!(&r[5], "done");
+    }
+    // Every trial trained from scratch once: one `initial loss` line per log.
+    for entry in std::fs::read_dir(dir.join("runs")).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "log") {
+            let log = std::fs::read_to_string(entry.path()).unwrap();
+            assert_eq!(log.matches("initial loss").count(), 1, "{log}");
+        }
+    }
+    // The best recipe extends the base and trains as it is.
+    let best =
+        convlab_experiments::recipe::Recipe::load(dir.join("best.toml").to_str().unwrap(), &[])
+            .unwrap();
+    let winner = all
+        .iter()
+        .filter(|r| &r[0] == "1")
+        .max_by(|a, b| {
+            a[8].parse::<f64>()
+                .unwrap()
+                .total_cmp(&b[8].parse::<f64>().unwrap())
+        })
+        .unwrap();
+    assert_eq!(best.optimizer.lr, winner[4].parse::<f64>().unwrap());
+    assert_eq!(best.batch_size, winner[3].parse::<usize>().unwrap());
+    assert_eq!(best.epochs, 2, "the base recipe's epochs, not the stage's");
+    let img = image::open(dir.join("search.png")).unwrap();
+    assert!(img.width() >= 800 && img.height() >= 300);
+    // A third invocation runs nothing at all.
+    let t = run(&args(""));
+    assert_eq!(t.matches(", 0 to run").count(), 3, "{t}");
+
+    // Interrupted in the middle: started again, it trains no trial from scratch twice.
+    let big = tmp.path().join("big.toml");
+    std::fs::write(
+        &big,
+        "[params.\"optimizer.lr\"]\nkind = \"log-uniform\"\nlow = 0.001\nhigh = 0.1\n\
+         [[stages]]\ntrials = 4\nepochs = 3\nrungs = [1]\nset = { \"data.samples\" = 3000 }\n",
+    )
+    .unwrap();
+    let big_args = [
+        "search",
+        "smoke",
+        "--space",
+        big.to_str().unwrap(),
+        "--out",
+        out_s,
+    ];
+    let mut child = Command::new(EXE)
+        .args(big_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("[2/4]") {
+            break;
+        }
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    assert!(!child.wait().unwrap().success());
+    let t = ok(&big_args);
+    let first_rung = t
+        .lines()
+        .find(|l| l.starts_with("stage 0, up to epoch 1"))
+        .unwrap();
+    assert!(!first_rung.ends_with("4 to run"), "{t}");
+    let big_dir = out.join("smoke-big");
+    assert_eq!(rows(&big_dir).len(), 4);
+    for entry in std::fs::read_dir(big_dir.join("runs")).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "log") {
+            let log = std::fs::read_to_string(entry.path()).unwrap();
+            assert!(log.matches("initial loss").count() <= 1, "{log}");
+        }
+    }
+}
+
+#[test]
+fn a_failed_trial_is_recorded_and_the_search_goes_on() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let space = tmp.path().join("diverge.toml");
+    // lr 1e6 makes the loss NaN at once: the divergence guard fails that trial.
+    std::fs::write(
+        &space,
+        "[params.\"optimizer.lr\"]\nkind = \"choice\"\nvalues = [0.05, 1e6]\n\
+         [[stages]]\ntrials = 6\nepochs = 1\n",
+    )
+    .unwrap();
+    let t = ok(&[
+        "search",
+        "smoke",
+        "--space",
+        space.to_str().unwrap(),
+        "--out",
+        tmp.path().join("out").to_str().unwrap(),
+    ]);
+    let csv = std::fs::read_to_string(tmp.path().join("out/smoke-diverge/trials.csv")).unwrap();
+    assert!(csv.contains(",failed: "), "{csv}");
+    assert!(csv.contains(",done,"), "{csv}");
+    assert!(t.contains("best trial"), "{t}");
+}
+
+#[test]
+fn an_ensemble_averages_its_members_and_refuses_mismatched_ones() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    // Three seeds of one variant in a suite, ensembled by naming the report and the variant.
+    let suite = write_suite(
+        tmp.path(),
+        "ens",
+        384,
+        2,
+        r#"{ name = "a", set = { "optimizer.lr" = 0.05 } }"#,
+    );
+    let t = ok(&[
+        "ablate",
+        suite.to_str().unwrap(),
+        "--seeds",
+        "3",
+        "--out",
+        out_s,
+    ]);
+    let report = report_dir(&t);
+    let t = ok(&[
+        "ensemble",
+        report.to_str().unwrap(),
+        "--variant",
+        "a",
+        "--json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&t[t.find('{').unwrap()..]).unwrap();
+    let members = r["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    // Each member's accuracy is its run's own test accuracy (same checkpoint, same data).
+    let runs = out.join("ens").join("runs");
+    for m in members {
+        let dir = PathBuf::from(m["run"].as_str().unwrap());
+        assert!(dir.starts_with(&runs));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        let own = summary["test"]["top1"].as_f64().unwrap();
+        assert!(
+            (m["top1"].as_f64().unwrap() - own).abs() < 1e-9,
+            "{m} vs {own}"
+        );
+    }
+    assert_eq!(r["images"].as_u64().unwrap(), 128);
+    // A run with itself is the run.
+    let one = members[0]["run"].as_str().unwrap();
+    let t = ok(&["ensemble", one, one, "--json"]);
+    let r2: serde_json::Value = serde_json::from_str(&t[t.find('{').unwrap()..]).unwrap();
+    assert_eq!(r2["top1"], members[0]["top1"]);
+    let t = ok(&["ensemble", one, one, "--tta", "flip"]);
+    assert!(t.contains("flip TTA") && t.contains("gain"), "{t}");
+    // Members on other classes, or one member: refused with the reason.
+    let other = tmp.path().join("other");
+    ok(&[
+        "train",
+        "smoke",
+        "--set",
+        "data.classes=3",
+        "--set",
+        "model.classes=3",
+        "--epochs",
+        "1",
+        "--out",
+        other.to_str().unwrap(),
+        "--no-tui",
+    ]);
+    let other_run = std::fs::read_dir(other.join("smoke"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let o = convlab(&["ensemble", one, other_run.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        t.contains("cannot join an ensemble") && t.contains("classes"),
+        "{t}"
+    );
+    let o = convlab(&["ensemble", one]);
+    assert!(text(&o).contains("at least two members"), "{}", text(&o));
+    let o = convlab(&["ensemble", report.to_str().unwrap()]);
+    assert!(text(&o).contains("--variant"), "{}", text(&o));
 }

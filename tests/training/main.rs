@@ -1,6 +1,7 @@
 //! Experiments-crate tests: recipe parsing and overrides, one training step of every recipe on
 //! synthetic data, the overfit check, resume equality and the divergence guard.
 
+mod ensemble;
 mod metrics;
 mod resume;
 mod transfer;

@@ -257,3 +257,210 @@ fn a_run_on_a_class_subset_has_the_subsets_classes() {
     let images: u64 = test.confusion.iter().flatten().sum();
     assert!(images > 0 && images < 128, "{images}");
 }
+
+/// The tensors of a model as f32s, by path.
+fn tensors(model: &convlab_models::Model) -> BTreeMap<String, Vec<f32>> {
+    model
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| {
+            let bytes = t.to_bytes().expect("tensor bytes");
+            let values = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (t.name.clone(), values)
+        })
+        .collect()
+}
+
+#[test]
+fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
+    use convlab_experiments::transfer::{TransferConfig, prepare, weight_layers};
+    let _g = crate::serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
+    let source = weights(base.dir());
+
+    // LeNet-5's layers below its classifier: conv1, conv2 (each with its batch norm), fc1,
+    // fc2; the last linear layer is not one.
+    let target = recipe(4, &[]);
+    let fresh = || {
+        let cfg = convlab_experiments::plan::model_config(&target).expect("config");
+        convlab_experiments::model::build(&cfg, &Device::flex(), 7).expect("model")
+    };
+    let names: Vec<(String, Vec<usize>)> = fresh()
+        .collect(None, None, true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
+        .collect();
+    let layers = weight_layers(&names);
+    let firsts: Vec<&str> = layers.iter().map(|l| l[0].as_str()).collect();
+    assert_eq!(
+        firsts,
+        [
+            "net.features.layers.0.conv.weight",
+            "net.features.layers.2.conv.weight",
+            "net.head.linears.0.weight",
+            "net.head.linears.1.weight"
+        ]
+    );
+    assert!(layers[0].contains(&"net.features.layers.0.bn.running_var".to_string()));
+
+    let init = tensors(&fresh());
+    for (regime, n) in [
+        (convlab_experiments::transfer::Regime::FineTune, 3),
+        (convlab_experiments::transfer::Regime::Partial, 1),
+        (convlab_experiments::transfer::Regime::Partial, 0),
+    ] {
+        let cfg = TransferConfig {
+            from: base.dir().to_path_buf(),
+            regime,
+            trainable_from: None,
+            layers: Some(n),
+            lr_scale: 1.0,
+        };
+        cfg.check().expect("valid");
+        let (model, plan) = prepare(&cfg, fresh(), true).expect("prepare");
+        let after = tensors(&model);
+        let copied: Vec<&String> = layers.iter().take(n).flatten().collect();
+        assert_eq!(plan.copied.len(), copied.len(), "{regime:?} {n}");
+        for (name, w) in &after {
+            if copied.contains(&name) {
+                assert!(!changed(&source[name], w), "{name} was not copied");
+            } else {
+                // Left at the target's own initialisation (the same seed).
+                assert!(!changed(&init[name], w), "{name} is not fresh");
+                assert!(changed(&source[name], w), "{name} equals the source");
+            }
+        }
+        let frozen = if regime == convlab_experiments::transfer::Regime::Partial {
+            copied.len()
+        } else {
+            0
+        };
+        assert_eq!(plan.frozen.len(), frozen, "{regime:?} {n}");
+    }
+
+    // Partial with layers = 2, trained: the copied layers are frozen, everything after moves.
+    let from = base.dir().display().to_string();
+    let run = train(
+        recipe(
+            4,
+            &[
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"partial\"",
+                "transfer.layers=2",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("partial run with layers = 2");
+    let after = weights(run.dir());
+    for (name, w) in &after {
+        let in_copied = layers.iter().take(2).flatten().any(|n| n == name);
+        if in_copied {
+            assert!(!changed(&source[name], w), "{name} is frozen but changed");
+        } else {
+            assert!(
+                changed(&init[name], w),
+                "{name} is trainable but did not change"
+            );
+        }
+    }
+
+    // More layers than the model has below its classifier: named.
+    let cfg = TransferConfig {
+        from: base.dir().to_path_buf(),
+        regime: convlab_experiments::transfer::Regime::Partial,
+        trainable_from: None,
+        layers: Some(5),
+        lr_scale: 1.0,
+    };
+    let e = format!(
+        "{:#}",
+        prepare(&cfg, fresh(), true)
+            .map(|_| ())
+            .expect_err("5 > 4 layers")
+    );
+    assert!(
+        e.contains("transfer.layers = 5") && e.contains("4 weight layers"),
+        "{e}"
+    );
+    for (bad, expect) in [
+        (
+            vec!["transfer.regime=\"feature-extract\"", "transfer.layers=2"],
+            "`layers` applies to `partial` and `fine-tune`",
+        ),
+        (
+            vec![
+                "transfer.regime=\"partial\"",
+                "transfer.layers=2",
+                "transfer.trainable_from=\"net.head\"",
+            ],
+            "not both",
+        ),
+    ] {
+        let mut o: Vec<String> = vec![format!("transfer.from={from:?}")];
+        o.extend(bad.iter().map(|s| s.to_string()));
+        let e = Recipe::load("smoke", &o)
+            .map(|_| ())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("transfer") && e.contains(expect), "{e}");
+    }
+}
+
+#[test]
+fn an_interrupted_transfer_run_resumes_exactly_with_its_layers_still_frozen() {
+    let _g = crate::serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
+    let source = weights(base.dir());
+    let from = base.dir().display().to_string();
+    let target = || {
+        recipe(
+            3,
+            &[
+                "epochs=3",
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"partial\"",
+                "transfer.trainable_from=\"net.features.layers.2\"",
+            ],
+        )
+    };
+    let full = train(target(), &opts(tmp.path())).expect("uninterrupted");
+    // The smoke recipe: 384 training images, batch 32, 12 iterations an epoch.
+    let mut o = opts(tmp.path());
+    o.stop_after_iterations = Some(12 + 5);
+    let cut = train(target(), &o).expect("interrupted");
+    assert_eq!(
+        cut.summary.status,
+        convlab_experiments::RunStatus::Interrupted
+    );
+    let resumed = convlab_experiments::resume(
+        cut.dir(),
+        &opts(tmp.path()),
+        &convlab_experiments::ResumeOptions::default(),
+    )
+    .expect("resumed");
+    assert_eq!(resumed.rows.len(), full.rows.len());
+    for (a, b) in full.rows.iter().zip(&resumed.rows) {
+        assert!(
+            (a.train_loss - b.train_loss).abs() <= 1e-6 * a.train_loss.abs().max(1.0)
+                && (a.valid_acc - b.valid_acc).abs() < 1e-9,
+            "epoch {}: {a:?} vs {b:?}",
+            a.epoch
+        );
+    }
+    let (w_full, w_resumed) = (weights(full.dir()), weights(resumed.dir()));
+    for (name, w) in &w_resumed {
+        assert!(
+            !changed(&w_full[name], w),
+            "{name} differs after the resume"
+        );
+        if name.starts_with("net.features.layers.0.") {
+            assert!(!changed(&source[name], w), "{name} is frozen but changed");
+        }
+    }
+}
