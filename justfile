@@ -60,6 +60,21 @@ bench-vs-torch *args:
 ablate suite *args:
     cargo run -q --bin convlab -- ablate {{suite}} {{args}}
 
+# The transferability study (Yosinski et al. 2014 at LeNet scale on Fashion-MNIST): the base
+# networks first, then the transfer runs that start from them (about 20 minutes on 2 cores).
+transfer-study *args:
+    cargo run -q --bin convlab -- ablate transfer-base --dataset fashion-mnist --jobs 2 {{args}}
+    cargo run -q --bin convlab -- ablate transferability --dataset fashion-mnist --jobs 2 {{args}}
+
+# Random search, e.g. `just search lenet-fashion experiments/search/lenet-fashion-lr-wd.toml --jobs 2`.
+search recipe space *args:
+    cargo run -q --bin convlab -- search {{recipe}} --space {{space}} {{args}}
+
+# Average runs' predictions, e.g. `just ensemble runs/lenet-fashion/*` or
+# `just ensemble ablations/residual/<report> --variant residual-20`.
+ensemble *members:
+    cargo run -q --bin convlab -- ensemble {{members}}
+
 # The shipped ablation suites, one line each.
 ablations:
     cargo run -q --bin convlab -- ablations

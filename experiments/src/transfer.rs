@@ -208,6 +208,8 @@ pub fn prepare(cfg: &TransferConfig, model: Model, fresh: bool) -> Result<(Model
                 t.shape.as_slice(),
                 s
             ),
+            // Layers after the cut of a cut model (`model.cut`) are left behind.
+            None if model.cut.is_some() => {}
             None => bail!(
                 "transfer.from = {}: `{}` has no place in {}",
                 cfg.from.display(),

@@ -464,3 +464,75 @@ fn an_interrupted_transfer_run_resumes_exactly_with_its_layers_still_frozen() {
         }
     }
 }
+
+#[test]
+fn a_cut_network_keeps_its_early_layers_under_a_new_head() {
+    let _g = crate::serial();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
+    let source = weights(base.dir());
+    let from = base.dir().display().to_string();
+    // LeNet-5 cut after conv1 + pool1 (6 channels), a new GAP head, the conv frozen.
+    let cut = train(
+        recipe(
+            3,
+            &[
+                "model.cut=2",
+                &format!("transfer.from={from:?}"),
+                "transfer.regime=\"feature-extract\"",
+            ],
+        ),
+        &opts(tmp.path()),
+    )
+    .expect("cut run");
+    let after = weights(cut.dir());
+    let names: Vec<&String> = after.keys().collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("net.features.layers.0.") || n.starts_with("net.head.")),
+        "{names:?}"
+    );
+    // The head is one linear layer from the 6 pooled channels to 3 classes.
+    assert_eq!(after["net.head.linears.0.weight"].len(), 6 * 3);
+    assert!(!after.contains_key("net.head.linears.1.weight"));
+    for (name, w) in &after {
+        if name.starts_with("net.features.") {
+            assert!(!changed(&source[name], w), "{name} is frozen but changed");
+        }
+    }
+    // ResNet: cut after two of three stages, the head reads 32 channels.
+    let cfg = convlab_models::ModelConfig::new("resnet20".parse().expect("arch"))
+        .with_classes(10)
+        .with_input([3, 32, 32]);
+    let mut c = cfg.clone();
+    c.cut = Some(2);
+    let m = c.init(&Device::flex()).expect("cut resnet20");
+    let head = m
+        .collect(None, None, true)
+        .into_iter()
+        .find(|t| t.name == "net.head.linears.0.weight")
+        .expect("head");
+    assert_eq!(head.shape.as_slice(), [32, 10]);
+    // Out of range, a family without a single cut, and export to torchvision: named errors.
+    c.cut = Some(4);
+    let e = c
+        .init(&Device::flex())
+        .map(|_| ())
+        .expect_err("4 > 3 stages");
+    assert!(
+        e.to_string().contains("cut") && e.to_string().contains("3 residual stages"),
+        "{e}"
+    );
+    let mut g = convlab_models::ModelConfig::new("googlenet-cifar".parse().expect("arch"));
+    g.cut = Some(1);
+    let e = g.init(&Device::flex()).map(|_| ()).expect_err("googlenet");
+    assert!(e.to_string().contains("cut"), "{e}");
+    let mut r18 = convlab_models::ModelConfig::new("resnet18".parse().expect("arch"));
+    r18.cut = Some(2);
+    let m = r18.init(&Device::flex()).expect("cut resnet18");
+    let e = convlab_models::torchvision::key_table(&m)
+        .map(|_| ())
+        .expect_err("no torchvision counterpart");
+    assert!(e.to_string().contains("model.cut"), "{e}");
+}

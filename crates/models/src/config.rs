@@ -116,6 +116,12 @@ pub struct ModelConfig {
     /// AlexNet: the first layer's kernel, stride and padding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stem: Option<Stem>,
+    /// Cut the network after its first `cut` feature layers (LeNet, AlexNet, ZFNet, VGG: the
+    /// `features.<i>` rows of `convlab summary`) or residual stages (ResNet) and classify their
+    /// output with global average pooling and one linear layer: early, generic features with a
+    /// new head (transfer to small, different data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<usize>,
 }
 
 /// Every knob with its resolved value: what a family builder receives.
@@ -159,6 +165,7 @@ impl ModelConfig {
             groups: None,
             overlap_pool: None,
             stem: None,
+            cut: None,
         }
     }
 

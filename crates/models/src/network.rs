@@ -3,11 +3,11 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use convlab_blocks::{Shape, ShapeError, Trace, Tracer};
+use convlab_blocks::{ClassifierHeadConfig, Shape, ShapeError, Trace, Tracer};
 
 use crate::arch::{Arch, Spec};
 use crate::common::FeatureNet;
-use crate::config::ModelConfig;
+use crate::config::{Knobs, ModelConfig};
 use crate::error::ModelError;
 use crate::googlenet::GoogLeNet;
 use crate::resnet::ResNet;
@@ -18,6 +18,57 @@ impl ModelConfig {
     /// Builds the model on `device` (use `device.autodiff()` to train it).
     pub fn init(&self, device: &Device) -> Result<Model, ModelError> {
         Model::new(self, device)
+    }
+}
+
+/// The network's body cut after `k` feature layers or residual stages, with a new global
+/// average pooling head.
+fn cut(net: Network, k: usize, knobs: &Knobs, device: &Device) -> Result<Network, String> {
+    let [c, h, w] = knobs.input;
+    let input = Shape::Map(c, h, w);
+    let gap = ClassifierHeadConfig::gap(knobs.classes).init_scheme(knobs.init);
+    match net {
+        Network::Features(mut f) => {
+            let n = f.features.layers.len();
+            if k == 0 || k > n {
+                return Err(format!(
+                    "must be between 1 and the {n} feature layers, got {k}"
+                ));
+            }
+            f.features.layers.truncate(k);
+            let out = f
+                .features
+                .trace(&mut Tracer::new(), "features", input)
+                .map_err(|e| e.to_string())?;
+            f.head = gap.init(out, device).map_err(|e| e.to_string())?;
+            Ok(Network::Features(f))
+        }
+        Network::ResNet(mut r) => {
+            let n = r.stages.len();
+            if k == 0 || k > n {
+                return Err(format!(
+                    "must be between 1 and the {n} residual stages, got {k}"
+                ));
+            }
+            r.stages.truncate(k);
+            let mut t = Tracer::new();
+            let mut s = r
+                .stem
+                .trace(&mut t, "stem", input)
+                .map_err(|e| e.to_string())?;
+            for (i, stage) in r.stages.iter().enumerate() {
+                for (j, b) in stage.iter().enumerate() {
+                    s = b
+                        .trace(&mut t, &format!("stages.{i}.{j}"), s)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            r.head = gap.init(s, device).map_err(|e| e.to_string())?;
+            Ok(Network::ResNet(r))
+        }
+        Network::GoogLeNet(_) => {
+            Err("does not apply to GoogLeNet (its inception stages have no single cut)".into())
+        }
     }
 }
 
@@ -49,6 +100,9 @@ pub struct Model {
     pub input: [usize; 3],
     #[module(skip)]
     pub classes: usize,
+    /// The body was cut after this many feature layers or stages (`ModelConfig::cut`).
+    #[module(skip)]
+    pub cut: Option<usize>,
 }
 
 impl Model {
@@ -79,11 +133,20 @@ impl Model {
                 Network::ResNet(resnet::build_cifar(n, &knobs, device).map_err(shape_err)?)
             }
         };
+        let net = match config.cut {
+            Some(k) => cut(net, k, &knobs, device).map_err(|message| ModelError::Knob {
+                arch: arch.name().to_string(),
+                knob: "cut",
+                message,
+            })?,
+            None => net,
+        };
         let model = Model {
             net,
             arch,
             input: knobs.input,
             classes: knobs.classes,
+            cut: config.cut,
         };
         // Trace once so that an input the architecture cannot take fails here, by name.
         model.summary_at(knobs.input)?;

@@ -141,6 +141,11 @@ pub fn key_table(model: &Model) -> Result<Vec<KeyPair>> {
     let unsupported = || TorchvisionError::Unsupported {
         arch: arch.name().to_string(),
     };
+    if let Some(k) = model.cut {
+        return Err(layout(&format!(
+            "the model is cut after {k} layers or stages (model.cut): torchvision has no such network"
+        )));
+    }
     let mut t = Table { pairs: vec![] };
     match (arch.spec(), &model.net) {
         (Spec::AlexNet(AlexNetLayout::Torchvision), Network::Features(f))
