@@ -253,6 +253,22 @@ pub struct ScatterPanel {
     pub groups: Vec<(String, Points)>,
 }
 
+/// A tick label: plain digits between 0.001 and 100,000 (four significant), else scientific.
+fn short(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || (1e-3..1e5).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{x:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
 /// Scatter panels side by side in one PNG (x on a log scale where asked).
 pub fn scatter(path: &Path, panels: &[ScatterPanel], size: (u32, u32)) -> Result<()> {
     register_font();
@@ -276,7 +292,9 @@ pub fn scatter(path: &Path, panels: &[ScatterPanel], size: (u32, u32)) -> Result
                     .configure_mesh()
                     .x_desc(panel.x_label.as_str())
                     .y_desc(panel.y_label.as_str())
-                    .x_label_formatter(&|x| format!("{x:.2e}"))
+                    .x_labels(7)
+                    .x_label_formatter(&|x| short(*x))
+                    .light_line_style(WHITE)
                     .label_style(("sans-serif", 12))
                     .draw()
                     .map_err(|x| e(&x))?;
