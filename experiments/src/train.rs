@@ -230,8 +230,14 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
 }
 
 /// Initial loss on one training batch next to ln(classes), the seed notes' first sanity
-/// check. Computed in evaluation mode (no batch-norm statistics move, no random draws).
-fn initial_loss_check(model: &convlab_models::Model, loader: &EpochLoader, classes: usize) {
+/// check. Computed in evaluation mode (no batch-norm statistics move, no random draws). A
+/// model that starts from copied weights (`pretrained`) is expected to be below it.
+fn initial_loss_check(
+    model: &convlab_models::Model,
+    loader: &EpochLoader,
+    classes: usize,
+    pretrained: bool,
+) {
     let Some(Ok(batch)) = loader.iter().next() else {
         return;
     };
@@ -241,7 +247,11 @@ fn initial_loss_check(model: &convlab_models::Model, loader: &EpochLoader, class
         .into_scalar::<f32>() as f64;
     let expected = (classes as f64).ln();
     let note = if !loss.is_finite() || (loss - expected).abs() > 0.5 * expected + 0.2 {
-        "  WARNING: far from ln(classes); check the initialisation, labels and normalisation"
+        if pretrained && loss < expected {
+            "  (below: the copied weights already know something)"
+        } else {
+            "  WARNING: far from ln(classes); check the initialisation, labels and normalisation"
+        }
     } else {
         ""
     };
@@ -319,7 +329,8 @@ impl Session {
                 None,
                 device.clone(),
             );
-            initial_loss_check(&model.valid(), &probe, classes);
+            let pretrained = transfer.as_ref().is_some_and(|t| !t.copied.is_empty());
+            initial_loss_check(&model.valid(), &probe, classes, pretrained);
         }
         let iters_per_epoch = train_loader.num_items().div_ceil(self.recipe.batch_size);
         let schedule = Schedule::new(
