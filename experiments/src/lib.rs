@@ -18,6 +18,7 @@ pub mod loader;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod pictures;
 pub mod plan;
 pub mod plot;
 pub mod predict;

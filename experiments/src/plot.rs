@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
@@ -44,7 +44,13 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = ((hi - lo) * 0.05).max(1e-9);
+    // A flat series (a constant learning rate) gets a visible band around its value.
+    let size = hi.abs().max(lo.abs());
+    let pad = if hi - lo > 1e-9 * size.max(1e-12) {
+        (hi - lo) * 0.05
+    } else {
+        (size * 0.05).max(1e-9)
+    };
     (lo - pad, hi + pad)
 }
 

@@ -233,6 +233,12 @@ impl TrainingProgressLogger for RunRenderer {
                 self.interrupter
                     .stop(Some(&format!("cannot write metrics: {message}")));
                 p.write_error = Some(message);
+            } else if let Err(e) = crate::pictures::curves(
+                &self.run.file("curves.png"),
+                &self.run.recipe_name(),
+                &p.rows,
+            ) {
+                eprintln!("warning: curves.png not drawn: {e:#}");
             }
         }
         match &mut self.inner {

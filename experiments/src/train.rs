@@ -229,6 +229,13 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
     .run(opts)
 }
 
+/// A picture that could not be drawn is a warning, never the end of a run.
+fn picture(name: &str, result: Result<()>) {
+    if let Err(e) = result {
+        eprintln!("warning: {name} not drawn: {e:#}");
+    }
+}
+
 /// Initial loss on one training batch next to ln(classes), the seed notes' first sanity
 /// check. Computed in evaluation mode (no batch-norm statistics move, no random draws). A
 /// model that starts from copied weights (`pretrained`) is expected to be below it.
@@ -321,6 +328,12 @@ impl Session {
             None => (model, None),
         };
         let parameters = convlab_blocks::count_params(&model);
+        if self.resume_epoch.is_none() {
+            picture(
+                "filters-init.png",
+                crate::pictures::filters(&self.run.file("filters-init.png"), &model).map(|_| ()),
+            );
+        }
         let (train_loader, valid_loader) = self.loaders(&train_device)?;
         if self.resume_epoch.is_none() {
             let probe = EpochLoader::new(
@@ -523,8 +536,22 @@ impl Session {
             None,
             device.clone(),
         );
-        evaluate(&model, &loader, self.data.class_names.len())
-            .with_context(|| format!("test evaluation of epoch {epoch}"))
+        let evaluation = evaluate(&model, &loader, self.data.class_names.len())
+            .with_context(|| format!("test evaluation of epoch {epoch}"))?;
+        picture(
+            "filters-best.png",
+            crate::pictures::filters(&self.run.file("filters-best.png"), &model).map(|_| ()),
+        );
+        picture(
+            "confusion.png",
+            crate::pictures::confusion(
+                &self.run.file("confusion.png"),
+                &format!("{}: test confusion (epoch {epoch})", self.recipe.name),
+                &evaluation.confusion,
+                &self.data.class_names,
+            ),
+        );
+        Ok(evaluation)
     }
 
     fn report(&self, summary: &RunSummary, diverged: Option<f64>, early: Option<usize>) {

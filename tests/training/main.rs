@@ -3,6 +3,7 @@
 
 mod ensemble;
 mod metrics;
+mod pictures;
 mod resume;
 mod transfer;
 

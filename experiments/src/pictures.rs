@@ -1,0 +1,235 @@
+//! Pictures a run leaves in its directory: `curves.png` (loss, top-1 and learning rate per
+//! epoch, redrawn after every epoch), `filters-init.png` and `filters-best.png` (the first
+//! convolution's filters at initialisation and at the best epoch) and `confusion.png` (the test
+//! split's confusion matrix). Each is written to a temporary file and renamed into place.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use burn::store::ModuleSnapshot;
+use convlab_models::Model;
+use plotters::prelude::*;
+
+use crate::plot::{self, Panel};
+use crate::rundir::EpochRow;
+
+/// Draws into `<path>.tmp.png` with `draw`, then renames it to `path`.
+fn atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let tmp = path.with_extension("tmp.png");
+    draw(&tmp)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `curves.png`: training and validation loss, training and validation top-1, and the
+/// learning rate, per epoch.
+pub fn curves(path: &Path, title: &str, rows: &[EpochRow]) -> Result<()> {
+    let series = |f: &dyn Fn(&EpochRow) -> f64| -> Vec<(f64, f64)> {
+        rows.iter()
+            .map(|r| (r.epoch as f64, f(r)))
+            .filter(|p| p.1.is_finite())
+            .collect()
+    };
+    let loss_title = format!("{title}: loss");
+    let panels = [
+        Panel {
+            title: &loss_title,
+            x_label: "epoch",
+            y_label: "cross entropy",
+            series: vec![
+                ("train".into(), series(&|r| r.train_loss)),
+                ("valid".into(), series(&|r| r.valid_loss)),
+            ],
+            log_x: false,
+        },
+        Panel {
+            title: "top-1",
+            x_label: "epoch",
+            y_label: "%",
+            series: vec![
+                ("train".into(), series(&|r| r.train_acc)),
+                ("valid".into(), series(&|r| r.valid_acc)),
+            ],
+            log_x: false,
+        },
+        Panel {
+            title: "learning rate (end of epoch)",
+            x_label: "epoch",
+            y_label: "lr",
+            series: vec![("lr".into(), series(&|r| r.lr))],
+            log_x: false,
+        },
+    ];
+    atomically(path, |tmp| plot::lines(tmp, &panels, (1500, 450)))
+}
+
+/// The first convolution's weights `[out, in, kh, kw]` and their values.
+fn first_conv(model: &Model) -> Option<(Vec<usize>, Vec<f32>)> {
+    model
+        .collect(None, None, true)
+        .into_iter()
+        .find(|t| t.shape.as_slice().len() == 4 && t.name.ends_with("weight"))
+        .and_then(|t| {
+            let shape = t.shape.as_slice().to_vec();
+            let bytes = t.to_bytes().ok()?;
+            let values = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Some((shape, values))
+        })
+}
+
+/// The first convolution's filters as an image grid, each filter scaled to its own range (RGB
+/// for three input channels, grey otherwise: the mean over channels), enlarged to about 48
+/// pixels a side. Returns the grid's size, or `None` when the model has no convolution.
+pub fn filters(path: &Path, model: &Model) -> Result<Option<(u32, u32)>> {
+    let Some((shape, w)) = first_conv(model) else {
+        return Ok(None);
+    };
+    let (out, cin, kh, kw) = (shape[0], shape[1], shape[2], shape[3]);
+    let cols = (out as f64).sqrt().ceil() as usize;
+    let rows = out.div_ceil(cols);
+    let scale = (48 / kh.max(kw)).max(1);
+    let (th, tw) = (kh * scale, kw * scale);
+    let gap = 2;
+    let width = (cols * (tw + gap) + gap) as u32;
+    let height = (rows * (th + gap) + gap) as u32;
+    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let per = cin * kh * kw;
+    for f in 0..out {
+        let vals = &w[f * per..(f + 1) * per];
+        let (lo, hi) = vals
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let norm = |v: f32| -> u8 {
+            if hi > lo {
+                (((v - lo) / (hi - lo)) * 255.0).round() as u8
+            } else {
+                128
+            }
+        };
+        let (r0, c0) = (f / cols, f % cols);
+        for y in 0..kh {
+            for x in 0..kw {
+                let at = |c: usize| vals[c * kh * kw + y * kw + x];
+                let px = if cin == 3 {
+                    image::Rgb([norm(at(0)), norm(at(1)), norm(at(2))])
+                } else {
+                    let m = (0..cin).map(at).sum::<f32>() / cin as f32;
+                    let g = norm(m);
+                    image::Rgb([g, g, g])
+                };
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        img.put_pixel(
+                            (gap + c0 * (tw + gap) + x * scale + dx) as u32,
+                            (gap + r0 * (th + gap) + y * scale + dy) as u32,
+                            px,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    atomically(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| anyhow!("{}: {e}", tmp.display()))
+    })?;
+    Ok(Some((width, height)))
+}
+
+/// `confusion.png`: the confusion matrix, rows the true class, columns the prediction, each
+/// cell shaded by its share of the row, with the counts written in (up to 20 classes).
+pub fn confusion(path: &Path, title: &str, m: &[Vec<u64>], names: &[String]) -> Result<()> {
+    let n = m.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let cell = (640 / n as u32).clamp(16, 64);
+    let side = cell * n as u32;
+    let (left, top) = (150u32, 50u32);
+    plot::register_font();
+    atomically(path, |tmp| {
+        let e = |x: &dyn std::fmt::Display| anyhow!("{}: {x}", tmp.display());
+        let root =
+            BitMapBackend::new(tmp, (left + side + 20, top + side + 110)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        root.draw(&Text::new(
+            title.to_string(),
+            (10, 12),
+            ("sans-serif", 18).into_font(),
+        ))
+        .map_err(|x| e(&x))?;
+        for (i, row) in m.iter().enumerate() {
+            let total = row.iter().sum::<u64>().max(1) as f64;
+            for (j, &v) in row.iter().enumerate() {
+                let share = v as f64 / total;
+                let shade = (255.0 * (1.0 - share)).round() as u8;
+                let colour = if i == j {
+                    RGBColor(shade, shade.saturating_add(40), shade)
+                } else {
+                    RGBColor(255, shade, shade)
+                };
+                let (x, y) = (
+                    (left + j as u32 * cell) as i32,
+                    (top + i as u32 * cell) as i32,
+                );
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32, y + cell as i32)],
+                    colour.filled(),
+                ))
+                .map_err(|x| e(&x))?;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32, y + cell as i32)],
+                    BLACK.mix(0.15),
+                ))
+                .map_err(|x| e(&x))?;
+                if n <= 20 {
+                    let ink = if share > 0.5 { WHITE } else { BLACK };
+                    let style =
+                        TextStyle::from(("sans-serif", (cell / 3).clamp(8, 14)).into_font())
+                            .pos(plotters::style::text_anchor::Pos::new(
+                                plotters::style::text_anchor::HPos::Center,
+                                plotters::style::text_anchor::VPos::Center,
+                            ))
+                            .color(&ink);
+                    root.draw(&Text::new(
+                        v.to_string(),
+                        (x + cell as i32 / 2, y + cell as i32 / 2),
+                        style,
+                    ))
+                    .map_err(|x| e(&x))?;
+                }
+            }
+            let name = names.get(i).cloned().unwrap_or_else(|| i.to_string());
+            root.draw(&Text::new(
+                name,
+                (8, (top + i as u32 * cell + cell / 2 - 6) as i32),
+                ("sans-serif", 12).into_font(),
+            ))
+            .map_err(|x| e(&x))?;
+        }
+        // Column labels: class indices (names are listed by row).
+        for j in 0..n {
+            root.draw(&Text::new(
+                j.to_string(),
+                (
+                    (left + j as u32 * cell + cell / 2 - 4) as i32,
+                    (top + side + 6) as i32,
+                ),
+                ("sans-serif", 12).into_font(),
+            ))
+            .map_err(|x| e(&x))?;
+        }
+        root.draw(&Text::new(
+            "rows: true class; columns: predicted class (index)".to_string(),
+            (left as i32, (top + side + 30) as i32),
+            ("sans-serif", 13).into_font(),
+        ))
+        .map_err(|x| e(&x))?;
+        root.present().map_err(|x| e(&x))?;
+        Ok(())
+    })
+}
