@@ -190,13 +190,12 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
             r.variant, r.seed, r.id
         );
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ctx = JobContext {
-        exe: opts.exe.clone(),
-        backend: opts.backend,
-        data_dir: opts.data_dir.clone(),
-        threads: (cores / opts.jobs.max(1)).max(1),
-    };
+    let ctx = JobContext::sharing_cores(
+        opts.exe.clone(),
+        opts.backend,
+        opts.data_dir.clone(),
+        opts.jobs,
+    );
     let stop = stop_flag();
     match opts.executor {
         ExecutorKind::Local => {

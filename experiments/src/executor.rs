@@ -42,6 +42,22 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// `jobs` runs at once sharing this machine's cores: each gets cores / jobs threads.
+    pub fn sharing_cores(
+        exe: PathBuf,
+        backend: Backend,
+        data_dir: Option<PathBuf>,
+        jobs: usize,
+    ) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            exe,
+            backend,
+            data_dir,
+            threads: (cores / jobs.max(1)).max(1),
+        }
+    }
+
     /// The command line of `job`, writing into `store`.
     pub fn command(&self, store: &RunStore, job: &Job) -> Vec<String> {
         let mut c = vec![self.exe.display().to_string(), "train".into()];

@@ -401,13 +401,12 @@ pub fn search(opts: &SearchOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(store.root())?;
     let recipes = dir.join("recipes");
     std::fs::create_dir_all(&recipes)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ctx = JobContext {
-        exe: opts.exe.clone(),
-        backend: opts.backend,
-        data_dir: opts.data_dir.clone(),
-        threads: (cores / opts.jobs.max(1)).max(1),
-    };
+    let ctx = JobContext::sharing_cores(
+        opts.exe.clone(),
+        opts.backend,
+        opts.data_dir.clone(),
+        opts.jobs,
+    );
     let stop = crate::ablate::stop_flag();
     let stages = opts
         .stages

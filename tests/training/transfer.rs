@@ -24,22 +24,11 @@ fn recipe(classes: usize, extra: &[&str]) -> Recipe {
     Recipe::load("smoke", &o).expect("recipe")
 }
 
-/// Every tensor of a run's last checkpoint (model paths, `model.` prefix removed), as f32s.
+/// Every tensor of a run's best checkpoint (model paths), as f32s.
 fn weights(run: &Path) -> BTreeMap<String, Vec<f32>> {
     let (model, _) = convlab_experiments::weights::load(run, &Device::flex(), None)
         .unwrap_or_else(|e| panic!("{}: {e:#}", run.display()));
-    model
-        .collect(None, None, true)
-        .into_iter()
-        .map(|t| {
-            let bytes = t.to_bytes().expect("tensor bytes");
-            let values = bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (t.name.clone(), values)
-        })
-        .collect()
+    tensors(&model)
 }
 
 fn changed(a: &[f32], b: &[f32]) -> bool {
