@@ -2,7 +2,10 @@
 //! path to any `.toml` works too) naming a base recipe, one or more axes of variants (each
 //! value a set of recipe overrides), seeds, the metrics to report, budgets (how epochs and data
 //! are cut for `smoke` and `short`; `full` is the base recipe as it is) and the published result
-//! each variant is compared with. Unknown keys are errors that name the key.
+//! each variant is compared with. Unknown keys are errors that name the key. `exclude` drops
+//! combinations of axis values; `{axis}` in a string value becomes the variant's value on that
+//! axis; `transfer.from = "suite:<suite>/<variant>"` starts a run from another suite's run of
+//! the same seed (resolved in [`crate::plan`]).
 //!
 //! ```toml
 //! description = "Plain vs residual nets at 20/32/44/56 layers"
