@@ -9,10 +9,8 @@ use burn::data::dataloader::DataLoader;
 use burn::tensor::activation::softmax;
 use serde::Serialize;
 
-use crate::backend::{Backend, select};
-use crate::eval::{CheckpointChoice, checkpoint_epoch};
-use crate::loader::EpochLoader;
-use crate::rundir::RunDir;
+use crate::backend::Backend;
+use crate::eval::{CheckpointChoice, LoadedRun, Split};
 
 /// Test-time augmentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -153,20 +151,8 @@ struct MemberOutput {
 }
 
 fn member_outputs(dir: &Path, opts: &EnsembleOptions) -> Result<MemberOutput> {
-    let run = RunDir::open(dir)?;
-    let recipe = run.recipe()?;
-    let epoch = checkpoint_epoch(&run, opts.checkpoint)?;
-    let selected = select(opts.backend)?;
-    let data = crate::data::prepare(&recipe, opts.data_dir.as_deref(), false)?;
-    let cfg = crate::model::model_config(&recipe, &data)?;
-    let model = crate::model::load(&cfg, &run, epoch, &selected.device)
-        .with_context(|| format!("loading {}", dir.display()))?;
-    let loader = EpochLoader::new(
-        data.test.clone(),
-        recipe.batch_size.max(256),
-        None,
-        selected.device.clone(),
-    );
+    let run = LoadedRun::open(dir, opts.checkpoint, opts.backend, opts.data_dir.as_deref())?;
+    let (model, loader) = (&run.model, run.loader(Split::Test));
     let (mut probs, mut labels) = (vec![], vec![]);
     for batch in loader.iter() {
         let batch = batch.map_err(|e| anyhow!("{e}"))?;
@@ -192,9 +178,9 @@ fn member_outputs(dir: &Path, opts: &EnsembleOptions) -> Result<MemberOutput> {
     Ok(MemberOutput {
         probs,
         labels,
-        epoch,
-        class_names: data.class_names,
-        recipe,
+        epoch: run.epoch,
+        class_names: run.data.class_names,
+        recipe: run.recipe,
     })
 }
 

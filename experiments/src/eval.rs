@@ -73,6 +73,55 @@ pub struct RunEvaluation {
     pub device: String,
 }
 
+/// A run reloaded for evaluation: its recipe, data and a checkpoint's model on a backend.
+pub struct LoadedRun {
+    pub recipe: crate::recipe::Recipe,
+    pub epoch: usize,
+    pub selected: crate::backend::Selected,
+    pub data: crate::data::RunData,
+    pub model: Model,
+}
+
+impl LoadedRun {
+    /// Reloads a run's recipe, its data (never downloading) and its `checkpoint` model.
+    pub fn open(
+        run_dir: &Path,
+        checkpoint: CheckpointChoice,
+        backend: Backend,
+        data_dir: Option<&Path>,
+    ) -> Result<LoadedRun> {
+        let run = RunDir::open(run_dir)?;
+        let recipe = run.recipe()?;
+        let epoch = checkpoint_epoch(&run, checkpoint)?;
+        let selected = select(backend)?;
+        let data = crate::data::prepare(&recipe, data_dir, false)?;
+        let cfg = crate::model::model_config(&recipe, &data)?;
+        let model = crate::model::load(&cfg, &run, epoch, &selected.device)
+            .with_context(|| format!("evaluating {}", run.path().display()))?;
+        Ok(LoadedRun {
+            recipe,
+            epoch,
+            selected,
+            data,
+            model,
+        })
+    }
+
+    /// Batches of a split, in order, at the evaluation batch size.
+    pub fn loader(&self, split: Split) -> EpochLoader {
+        let batcher = match split {
+            Split::Test => self.data.test.clone(),
+            Split::Valid => self.data.valid.clone(),
+        };
+        EpochLoader::new(
+            batcher,
+            self.recipe.batch_size.max(256),
+            None,
+            self.selected.device.clone(),
+        )
+    }
+}
+
 /// `convlab eval`: reloads a run's recipe and a checkpoint and evaluates a split.
 pub fn evaluate_run(
     run_dir: &Path,
@@ -81,29 +130,13 @@ pub fn evaluate_run(
     backend: Backend,
     data_dir: Option<&Path>,
 ) -> Result<RunEvaluation> {
-    let run = RunDir::open(run_dir)?;
-    let recipe = run.recipe()?;
-    let epoch = checkpoint_epoch(&run, checkpoint)?;
-    let selected = select(backend)?;
-    let data = crate::data::prepare(&recipe, data_dir, false)?;
-    let cfg = crate::model::model_config(&recipe, &data)?;
-    let model = crate::model::load(&cfg, &run, epoch, &selected.device)
-        .with_context(|| format!("evaluating {}", run.path().display()))?;
-    let batcher = match split {
-        Split::Test => data.test.clone(),
-        Split::Valid => data.valid.clone(),
-    };
-    let loader = EpochLoader::new(
-        batcher,
-        recipe.batch_size.max(256),
-        None,
-        selected.device.clone(),
-    );
+    let run = LoadedRun::open(run_dir, checkpoint, backend, data_dir)?;
+    let evaluation = evaluate(&run.model, &run.loader(split), run.data.class_names.len())?;
     Ok(RunEvaluation {
-        epoch,
+        epoch: run.epoch,
         split,
-        evaluation: evaluate(&model, &loader, data.class_names.len())?,
-        class_names: data.class_names,
-        device: selected.description,
+        evaluation,
+        class_names: run.data.class_names,
+        device: run.selected.description,
     })
 }
