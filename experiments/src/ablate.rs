@@ -303,7 +303,6 @@ pub fn report_again(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `--dry-run`: the runs a suite would make, their models and their states, one line each.
 /// The state of the other suite's run a planned run starts from (`None`: it starts from none).
 fn source_state(r: &crate::plan::PlannedRun) -> Option<(String, RunState)> {
     let needs = r.needs.as_ref()?;
@@ -358,6 +357,7 @@ fn check_sources(runs: &[crate::plan::PlannedRun], opts: &AblateOptions) -> Resu
     )
 }
 
+/// `--dry-run`: the runs a suite would make, their models and their states, one line each.
 fn print_plan(
     suite: &Suite,
     runs: &[crate::plan::PlannedRun],

@@ -74,24 +74,31 @@ pub struct SearchArgs {
     /// Run only the first N stages.
     #[arg(long)]
     pub stages: Option<usize>,
-    /// Trials at once (local: processes sharing the cores; slurm: the array's task cap).
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
-    #[arg(long, value_enum, default_value = "local")]
-    pub executor: crate::ablate::ExecutorKind,
+    #[command(flatten)]
+    pub runs: RunnerArgs,
     /// The search's name: its directory under --out (default: `<recipe>-<space file>`).
     #[arg(long)]
     pub name: Option<String>,
     /// Where searches keep their trials and results (`<out>/<name>/`).
     #[arg(long, default_value = "searches")]
     pub out: PathBuf,
+}
+
+/// How `ablate` and `search` carry out their runs.
+#[derive(Args)]
+pub struct RunnerArgs {
+    /// Runs at once (local: processes sharing the cores; slurm: the array's task cap).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: crate::ablate::ExecutorKind,
+    /// Run failed runs again (each is set aside, not deleted).
+    #[arg(long)]
+    pub retry_failed: bool,
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Run failed trials again (each is set aside, not deleted).
-    #[arg(long)]
-    pub retry_failed: bool,
 }
 
 #[derive(Args)]
@@ -131,21 +138,11 @@ pub struct AblateArgs {
     /// Train on this dataset instead of the base recipe's (e.g. fashion-mnist).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Runs at once (local: processes sharing the cores; slurm: the array's task cap).
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
-    #[arg(long, value_enum, default_value = "local")]
-    pub executor: crate::ablate::ExecutorKind,
-    /// Run failed runs again (each is set aside, not deleted).
-    #[arg(long)]
-    pub retry_failed: bool,
+    #[command(flatten)]
+    pub runs: RunnerArgs,
     /// Where suites keep their runs and reports (`<out>/<suite>/`).
     #[arg(long, default_value = "ablations")]
     pub out: PathBuf,
-    #[arg(long, value_enum, default_value = "flex")]
-    pub backend: Backend,
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
     /// Do not download missing data.
     #[arg(long)]
     pub no_fetch: bool,
@@ -216,13 +213,13 @@ fn search(a: SearchArgs) -> Result<()> {
         name: a.name,
         trials: a.trials,
         stages: a.stages,
-        jobs: a.jobs.max(1),
-        executor: a.executor,
+        jobs: a.runs.jobs.max(1),
+        executor: a.runs.executor,
         out: a.out,
-        backend: a.backend,
-        data_dir: a.data_dir,
+        backend: a.runs.backend,
+        data_dir: a.runs.data_dir,
         exe: std::env::current_exe()?,
-        retry_failed: a.retry_failed,
+        retry_failed: a.runs.retry_failed,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     })
     .map(|_| ())
@@ -295,12 +292,12 @@ fn ablate(a: AblateArgs) -> Result<()> {
             dataset: a.dataset,
             out: a.out.clone(),
         },
-        jobs: a.jobs.max(1),
-        executor: a.executor,
-        retry_failed: a.retry_failed,
+        jobs: a.runs.jobs.max(1),
+        executor: a.runs.executor,
+        retry_failed: a.runs.retry_failed,
         out: a.out,
-        backend: a.backend,
-        data_dir: a.data_dir,
+        backend: a.runs.backend,
+        data_dir: a.runs.data_dir,
         fetch: !a.no_fetch,
         exe: std::env::current_exe()?,
         wait: !a.no_wait,
