@@ -17,6 +17,10 @@ use burn::train::{InferenceStep, Interrupter, TrainOutput, TrainStep};
 use convlab_datasets::ImageBatch;
 use convlab_models::Model;
 
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+
+use crate::diagnostics::Diagnostics;
 use crate::metrics::{ObjectiveInput, RankInput};
 
 /// Per-sample cross entropy `[N]` of `logits [N, C]` against `targets [N]`, with label
@@ -94,6 +98,9 @@ pub struct Classifier {
     pub aux_weight: f64,
     #[module(skip)]
     pub counter: Option<StepCounter>,
+    /// Update ratios, gradient norms and dead units every few steps (training runs).
+    #[module(skip)]
+    pub diagnostics: Option<Diagnostics>,
 }
 
 /// What a step reports to the metrics (detached).
@@ -146,6 +153,7 @@ impl Classifier {
             label_smoothing,
             aux_weight,
             counter: None,
+            diagnostics: None,
         }
     }
 
@@ -165,6 +173,15 @@ impl Classifier {
 impl TrainStep for Classifier {
     type Input = ImageBatch;
     type Output = StepOutput;
+
+    fn optimize(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        grads: GradientsParams,
+    ) -> Self {
+        self.optimize_measured(optim, lr, grads)
+    }
 
     fn step(&self, batch: ImageBatch) -> TrainOutput<StepOutput> {
         // Dropout masks come from the device's generator: seeding it per batch from
@@ -203,6 +220,30 @@ impl TrainStep for Classifier {
                 targets,
             },
         )
+    }
+}
+
+impl Classifier {
+    /// The optimizer step, measured by the diagnostics when this step is one they sample: the
+    /// model before and after the update and the gradients it applied.
+    fn optimize_measured(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        grads: GradientsParams,
+    ) -> Self {
+        let due = match (&self.diagnostics, &self.counter) {
+            (Some(d), Some(c)) => d.due(c.steps()).map(|step| (d.clone(), step)),
+            _ => None,
+        };
+        let Some((diagnostics, step)) = due else {
+            return optim.step(lr, self, grads);
+        };
+        // The parameters and gradients as they were before the optimizer consumed them.
+        let before = diagnostics.before(&self.model, &grads);
+        let after = optim.step(lr, self, grads);
+        diagnostics.measure(step, before, &after.model);
+        after
     }
 }
 

@@ -11,6 +11,7 @@ pub mod commands;
 pub mod compare;
 pub mod data;
 pub mod data_cmd;
+pub mod diagnostics;
 pub mod ensemble;
 pub mod eval;
 pub mod executor;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use convlab_datasets::AugmentConfig;
 use convlab_models::ModelConfig;
+
+use crate::diagnostics::DiagnosticsConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -86,6 +88,9 @@ pub struct Recipe {
     /// Start from pretrained weights (see [`crate::transfer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferConfig>,
+    /// Training diagnostics (see [`crate::diagnostics`]): they observe the run, never change it.
+    #[serde(default, skip_serializing_if = "DiagnosticsConfig::is_default")]
+    pub diagnostics: DiagnosticsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -457,6 +462,9 @@ impl Recipe {
             && let Err(message) = t.check()
         {
             return bad("transfer", message);
+        }
+        if let Err((key, message)) = self.diagnostics.check() {
+            return bad(key, message);
         }
         let o = &self.optimizer;
         if !(o.lr.is_finite() && o.lr > 0.0) {

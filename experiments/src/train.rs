@@ -24,6 +24,7 @@ use crate::backend::{Backend, Selected, select};
 use crate::checkpoint::{AtomicCheckpointer, resumable_epoch};
 use crate::classifier::{Classifier, StepCounter};
 use crate::data::{RunData, prepare};
+use crate::diagnostics::Diagnostics;
 use crate::eval::evaluate;
 use crate::loader::EpochLoader;
 use crate::metrics::{Evaluation, Objective, RankAccuracy};
@@ -419,6 +420,29 @@ impl Session {
             )
             .with_recipe_epochs(self.recipe.epochs),
         ));
+        if self.recipe.diagnostics.every > 0 {
+            // The probe batch: the first images of the validation split (no augmentation), on
+            // the plain device the diagnostics run the model on.
+            let probe = EpochLoader::new(
+                self.data.valid.clone(),
+                self.recipe.diagnostics.probe,
+                None,
+                device.clone(),
+            )
+            .iter()
+            .next()
+            .transpose()?
+            .map(|b| b.images);
+            classifier.diagnostics = Some(Diagnostics::new(
+                self.recipe.diagnostics.clone(),
+                self.run.path(),
+                &self.recipe.name,
+                iters_per_epoch,
+                start_epoch * iters_per_epoch,
+                probe,
+            )?);
+        }
+        let diagnostics = classifier.diagnostics.clone();
         classifier.counter = Some(StepCounter::new(
             interrupter.clone(),
             opts.stop_after_iterations,
@@ -448,6 +472,9 @@ impl Session {
             scheduler,
         );
         let result = training.launch(learner);
+        if let Some(d) = &diagnostics {
+            picture(crate::diagnostics::PICTURE, d.draw());
+        }
         if let Some(e) = &result.error {
             bail!("training failed: {e}");
         }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod googlenet;
 pub mod lenet;
 pub mod network;
+pub mod probe;
 pub mod resnet;
 pub mod summary;
 pub mod torchvision;
@@ -27,6 +28,7 @@ pub use common::FeatureNet;
 pub use config::{HeadKind, Init, Knobs, ModelConfig, PoolKind, Stem, parse_input};
 pub use error::ModelError;
 pub use network::{Model, Network};
+pub use probe::ReluOutput;
 pub use summary::Summary;
 
 /// Summary rows of an architecture at `input` (its default when `None`) and `classes`,
