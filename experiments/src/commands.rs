@@ -56,6 +56,12 @@ pub enum Command {
     /// Random search over recipe keys (a TOML space), coarse to fine, with successive halving;
     /// resumable; writes trials.csv, search.png and the best recipe (best.toml).
     Search(SearchArgs),
+    /// Class activation maps of images (CAM for a global-average-pooling head, Grad-CAM
+    /// otherwise), drawn over them as PNGs with the top classes.
+    Cam(CamArgs),
+    /// Write a run's report: one self-contained HTML page (recipe, model, curves, diagnostics
+    /// and their warnings, filters, confusion matrix, test metrics). Runs write it when they end.
+    Report(ReportArgs),
     /// Average the softmax outputs of several runs (or of a suite variant's seeds) on the test
     /// split; print each member's accuracy, the ensemble's and the gain.
     Ensemble(EnsembleArgs),
@@ -203,6 +209,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Ablations => ablations(),
         Command::Search(a) => search(a),
         Command::Ensemble(a) => ensemble(a),
+        Command::Cam(a) => cam(a),
+        Command::Report(a) => report(a),
     }
 }
 
@@ -620,6 +628,80 @@ pub struct EvalArgs {
     pub backend: Backend,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Also draw the split's N most confidently misclassified images as a grid.
+    #[arg(long, value_name = "N")]
+    pub misclassified: Option<usize>,
+    /// Where the grid goes (default: `misclassified.png` in the run directory).
+    #[arg(long, requires = "misclassified")]
+    pub picture: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CamArgs {
+    /// A run directory (its best checkpoint) or a weights file (`convlab import`).
+    pub weights: PathBuf,
+    /// Image files (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// The class to map (default: each image's predicted class).
+    #[arg(long)]
+    pub class: Option<usize>,
+    /// Where the pictures go (`<image stem>-cam.png`).
+    #[arg(long, default_value = "cam")]
+    pub out: PathBuf,
+    /// Where a run's dataset lives (for its normalisation statistics and class names).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Where the page goes (default: `report.html` in the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn cam(a: CamArgs) -> Result<()> {
+    let results = crate::cam::cam(
+        &a.weights,
+        &a.images,
+        a.class,
+        &a.out,
+        a.data_dir.as_deref(),
+    )?;
+    for r in &results {
+        if a.json {
+            println!("{}", serde_json::to_string(r)?);
+            continue;
+        }
+        let top: Vec<String> = r
+            .top
+            .iter()
+            .map(|(k, n, p)| format!("{n} ({k}) {:.1}%", 100.0 * p))
+            .collect();
+        println!(
+            "{}: {} for class {} ({}); top: {} -> {}",
+            r.image,
+            r.method.name(),
+            r.class,
+            r.class_name,
+            top.join(", "),
+            r.picture
+        );
+    }
+    Ok(())
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    let out = a.out.unwrap_or_else(|| a.run_dir.join(crate::html::FILE));
+    crate::html::write(&a.run_dir, &out)?;
+    println!("{}", out.display());
+    Ok(())
 }
 
 fn models(json: bool) -> Result<()> {
@@ -884,6 +966,21 @@ fn eval(a: EvalArgs) -> Result<()> {
         }
     );
     print!("{}", confusion_table(&e.confusion, &r.class_names));
+    if let Some(n) = a.misclassified {
+        let picture = a
+            .picture
+            .unwrap_or_else(|| a.run_dir.join("misclassified.png"));
+        let m = crate::eval::misclassified_picture(
+            &a.run_dir,
+            a.split,
+            a.checkpoint,
+            a.backend,
+            a.data_dir.as_deref(),
+            n,
+            &picture,
+        )?;
+        println!("{} most confident mistakes: {}", m.len(), picture.display());
+    }
     Ok(())
 }
 

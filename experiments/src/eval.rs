@@ -140,3 +140,107 @@ pub fn evaluate_run(
         device: run.selected.description,
     })
 }
+
+/// A wrong prediction and its confidence.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mistake {
+    /// The image's index in the split.
+    pub index: usize,
+    pub target: usize,
+    pub predicted: usize,
+    /// The softmax probability of the predicted class.
+    pub confidence: f32,
+}
+
+/// The `n` wrong predictions of `model` on `loader` made with the highest confidence (ties to
+/// the lower index).
+pub fn most_confident_mistakes(
+    model: &Model,
+    loader: &EpochLoader,
+    classes: usize,
+    n: usize,
+) -> Result<Vec<Mistake>> {
+    let mut all = vec![];
+    let mut index = 0;
+    for batch in loader.iter() {
+        let batch = batch.map_err(|e| anyhow!("{e}"))?;
+        let probs = burn::tensor::activation::softmax(model.forward(batch.images), 1)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow!("reading probabilities: {e:?}"))?;
+        let targets = batch
+            .targets
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .map_err(|e| anyhow!("reading targets: {e:?}"))?;
+        for (row, &t) in probs.chunks_exact(classes).zip(&targets) {
+            if let Some(p) = crate::metrics::predicted(row)
+                && p as i64 != t
+            {
+                all.push(Mistake {
+                    index,
+                    target: t as usize,
+                    predicted: p,
+                    confidence: row[p],
+                });
+            }
+            index += 1;
+        }
+    }
+    all.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.index.cmp(&b.index))
+    });
+    all.truncate(n);
+    Ok(all)
+}
+
+/// `convlab eval --misclassified N`: the split's `n` most confident mistakes as a captioned
+/// grid (prediction and confidence in red, the true class below) in `picture`.
+pub fn misclassified_picture(
+    run_dir: &Path,
+    split: Split,
+    checkpoint: CheckpointChoice,
+    backend: Backend,
+    data_dir: Option<&Path>,
+    n: usize,
+    picture: &Path,
+) -> Result<Vec<Mistake>> {
+    let run = LoadedRun::open(run_dir, checkpoint, backend, data_dir)?;
+    let names = &run.data.class_names;
+    let mistakes = most_confident_mistakes(&run.model, &run.loader(split), names.len(), n)?;
+    let set = match split {
+        Split::Test => run.data.test.set(),
+        Split::Valid => run.data.valid.set(),
+    };
+    let [_, h, _] = set.shape();
+    let scale = (96 / h.max(1)).max(1) as u32;
+    let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());
+    let tiles: Vec<(image::RgbImage, [String; 2])> = mistakes
+        .iter()
+        .map(|m| {
+            (
+                crate::pictures::set_image(set, m.index, scale),
+                [
+                    format!("{} {:.1}%", name(m.predicted), 100.0 * m.confidence),
+                    format!("true: {} (#{})", name(m.target), m.index),
+                ],
+            )
+        })
+        .collect();
+    let title = format!(
+        "{}: the {} most confident mistakes on the {} split (epoch {})",
+        run.recipe.name,
+        mistakes.len(),
+        match split {
+            Split::Test => "test",
+            Split::Valid => "validation",
+        },
+        run.epoch
+    );
+    crate::pictures::captioned_grid(picture, &title, &tiles, 8)?;
+    Ok(mistakes)
+}

@@ -233,3 +233,85 @@ pub fn confusion(path: &Path, title: &str, m: &[Vec<u64>], names: &[String]) -> 
         Ok(())
     })
 }
+
+/// Image `i` of `set` (planar u8 pixels) as an RGB picture, enlarged `scale` times.
+pub fn set_image(set: &convlab_datasets::ImageSet, i: usize, scale: u32) -> image::RgbImage {
+    let [c, h, w] = set.shape();
+    let px = set.image(i);
+    let plane = h * w;
+    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let j = y as usize * w + x as usize;
+        if c == 3 {
+            image::Rgb([px[j], px[plane + j], px[2 * plane + j]])
+        } else {
+            image::Rgb([px[j], px[j], px[j]])
+        }
+    });
+    image::imageops::resize(
+        &img,
+        w as u32 * scale,
+        h as u32 * scale,
+        image::imageops::FilterType::Nearest,
+    )
+}
+
+/// Pictures with two caption lines each, in a grid of `cols` columns under a title.
+pub fn captioned_grid(
+    path: &Path,
+    title: &str,
+    tiles: &[(image::RgbImage, [String; 2])],
+    cols: usize,
+) -> Result<()> {
+    plot::register_font();
+    let cols = cols.clamp(1, tiles.len().max(1));
+    let rows = tiles.len().div_ceil(cols);
+    let tile_w = tiles
+        .iter()
+        .map(|t| t.0.width())
+        .max()
+        .unwrap_or(0)
+        .max(150);
+    let tile_h = tiles.iter().map(|t| t.0.height()).max().unwrap_or(0);
+    let (pad, caption, top) = (10u32, 36u32, 40u32);
+    let width = cols as u32 * (tile_w + pad) + pad;
+    let height = top + rows as u32 * (tile_h + caption + pad) + pad;
+    let mut canvas = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    for (k, (img, _)) in tiles.iter().enumerate() {
+        let (r, c) = ((k / cols) as u32, (k % cols) as u32);
+        let x = pad + c * (tile_w + pad) + (tile_w - img.width()) / 2;
+        let y = top + r * (tile_h + caption + pad);
+        image::imageops::overlay(&mut canvas, img, x as i64, y as i64);
+    }
+    let mut buf = canvas.into_raw();
+    {
+        let e = |x: &dyn std::fmt::Display| anyhow!("{}: {x}", path.display());
+        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        root.draw(&Text::new(
+            title.to_string(),
+            (pad as i32, 10),
+            ("sans-serif", 18).into_font(),
+        ))
+        .map_err(|x| e(&x))?;
+        for (k, (_, lines)) in tiles.iter().enumerate() {
+            let (r, c) = ((k / cols) as u32, (k % cols) as u32);
+            let x = (pad + c * (tile_w + pad)) as i32;
+            let y = (top + r * (tile_h + caption + pad) + tile_h + 3) as i32;
+            for (i, line) in lines.iter().enumerate() {
+                let colour = if i == 0 { RED } else { BLACK };
+                root.draw(&Text::new(
+                    line.clone(),
+                    (x, y + 16 * i as i32),
+                    TextStyle::from(("sans-serif", 13).into_font()).color(&colour),
+                ))
+                .map_err(|x| e(&x))?;
+            }
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    let img = image::RgbImage::from_raw(width, height, buf)
+        .ok_or_else(|| anyhow!("{}: picture buffer", path.display()))?;
+    atomically(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| anyhow!("{}: {e}", tmp.display()))
+    })
+}

@@ -240,6 +240,9 @@ impl TrainingProgressLogger for RunRenderer {
             ) {
                 eprintln!("warning: curves.png not drawn: {e:#}");
             }
+            if let Err(e) = crate::tensorboard::write_run(self.run.path(), &p.rows) {
+                eprintln!("warning: {} not written: {e:#}", crate::tensorboard::FILE);
+            }
         }
         match &mut self.inner {
             Some(i) => i.update_epoch(epoch),

@@ -475,6 +475,14 @@ impl Session {
         if let Some(d) = &diagnostics {
             picture(crate::diagnostics::PICTURE, d.draw());
         }
+        {
+            // The event file again, with the measurements of the last epoch.
+            let p = progress.lock().unwrap_or_else(|e| e.into_inner());
+            picture(
+                crate::tensorboard::FILE,
+                crate::tensorboard::write_run(self.run.path(), &p.rows),
+            );
+        }
         if let Some(e) = &result.error {
             bail!("training failed: {e}");
         }
@@ -542,6 +550,11 @@ impl Session {
             binary: RunInfo::binary(),
         };
         self.run.write_summary(&summary)?;
+        let page = self.run.file(crate::html::FILE);
+        picture(
+            crate::html::FILE,
+            crate::html::write(self.run.path(), &page),
+        );
         self.report(&summary, diverged, early_stopped);
         Ok(RunOutcome {
             run: self.run,
