@@ -62,13 +62,26 @@ fn floats<const D: usize>(t: Tensor<D>, what: &str) -> Result<Vec<f32>> {
         .map_err(|e| anyhow!("reading {what}: {e:?}"))
 }
 
+/// One image's map before it is drawn.
+#[derive(Debug, Clone)]
+pub struct ClassMap {
+    pub probs: Vec<f32>,
+    pub class: usize,
+    pub method: Method,
+    /// `[h, w]` row-major as computed (CAM: `Σ_c w_kc F_c`; Grad-CAM: after the ReLU).
+    pub raw: Vec<f32>,
+    /// `raw` scaled to [0, 1].
+    pub map: Vec<f32>,
+    pub size: [usize; 2],
+}
+
 /// The map of `model` for input `x` `[1, C, H, W]` (a model in evaluation mode on an autodiff
-/// device), for `class` or the predicted one: (probabilities, class, method, map `[h, w]`).
+/// device), for `class` or the predicted one.
 pub fn class_map(
     model: &convlab_models::Model,
     x: Tensor<4>,
     class: Option<usize>,
-) -> Result<(Vec<f32>, usize, Method, Vec<f32>, [usize; 2])> {
+) -> Result<ClassMap> {
     let features = model.features(x).detach();
     let [_, c, h, w] = features.dims();
     let pick = |probs: &[f32]| -> Result<usize> {
@@ -109,7 +122,14 @@ pub fn class_map(
             (probs, k, Method::GradCam, floats(map, "the map")?)
         }
     };
-    Ok((probs, k, method, scale(&raw, method), [h, w]))
+    Ok(ClassMap {
+        probs,
+        class: k,
+        map: scale(&raw, method),
+        raw,
+        method,
+        size: [h, w],
+    })
 }
 
 /// To [0, 1]: CAM by its range (its values have either sign), Grad-CAM (already ≥ 0) by its
@@ -234,7 +254,14 @@ pub fn cam(
     for path in images {
         let x = preprocess(path, &info)?;
         let input = Tensor::<4>::from_data(TensorData::new(x.clone(), [1, c, h, w]), &device);
-        let (probs, k, method, map, size) = class_map(&model, input, class)?;
+        let ClassMap {
+            probs,
+            class: k,
+            method,
+            map,
+            size,
+            ..
+        } = class_map(&model, input, class)?;
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
         let name = |i: usize| {

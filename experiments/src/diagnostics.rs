@@ -198,6 +198,7 @@ impl Monitor {
                 s.warned = true;
                 let (side, hint) = match zone {
                     Zone::Above => ("above", "the learning rate may be too high"),
+                    _ if r.grad_norm < cfg.vanishing => ("below", "its gradient vanished"),
                     _ => ("below", "the learning rate may be too low"),
                 };
                 out.push(Warning {
@@ -498,7 +499,7 @@ impl Diagnostics {
     /// Whether the step `steps_in_process` (1-based, counted in this process) is measured.
     pub fn due(&self, steps_in_process: usize) -> Option<usize> {
         let step = self.offset + steps_in_process;
-        (self.cfg.every > 0 && step % self.cfg.every == 0).then_some(step)
+        (self.cfg.every > 0 && step.is_multiple_of(self.cfg.every)).then_some(step)
     }
 
     /// The parameters of `model` and their gradients, before the optimizer step.

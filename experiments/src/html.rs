@@ -86,14 +86,17 @@ impl Page {
     fn table(&mut self, header: &[&str], rows: &[Vec<String>], left: usize, tall: bool) {
         let _ = write!(
             self.html,
-            "<div class=\"scroll{}\"><table><tr>",
+            "<div class=\"scroll{}\"><table>",
             if tall { " tall" } else { "" }
         );
-        for (i, h) in header.iter().enumerate() {
-            let class = if i < left { " class=\"l\"" } else { "" };
-            let _ = write!(self.html, "<th{class}>{}</th>", escape(h));
+        if !header.is_empty() {
+            self.html.push_str("<tr>");
+            for (i, h) in header.iter().enumerate() {
+                let class = if i < left { " class=\"l\"" } else { "" };
+                let _ = write!(self.html, "<th{class}>{}</th>", escape(h));
+            }
+            self.html.push_str("</tr>\n");
         }
-        self.html.push_str("</tr>\n");
         for row in rows {
             self.html.push_str("<tr>");
             for (i, cell) in row.iter().enumerate() {
@@ -167,7 +170,7 @@ pub fn render(dir: &Path) -> Result<String> {
                 .into_iter()
                 .map(|(k, v)| vec![k.to_string(), v])
                 .collect();
-            page.table(&["", ""], &rows, 2, false);
+            page.table(&[], &rows, 2, false);
         }
         None => page.p(
             "missing",

@@ -6,6 +6,7 @@ mod forward;
 mod params;
 #[cfg(feature = "ndarray")]
 mod parity;
+mod probe;
 mod shapes;
 mod summary;
 mod torchvision;

@@ -1,9 +1,11 @@
 //! Experiments-crate tests: recipe parsing and overrides, one training step of every recipe on
 //! synthetic data, the overfit check, resume equality and the divergence guard.
 
+mod diagnostics;
 mod ensemble;
 mod metrics;
 mod pictures;
+mod report;
 mod resume;
 mod transfer;
 

@@ -7,7 +7,7 @@ use convlab_experiments::train;
 
 use crate::opts;
 
-fn check(path: &std::path::Path, min: (u32, u32)) -> image::RgbImage {
+pub fn check(path: &std::path::Path, min: (u32, u32)) -> image::RgbImage {
     let img = image::open(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .to_rgb8();
