@@ -91,6 +91,16 @@ export source *args:
 predict weights *images:
     cargo run -q --bin convlab -- predict {{weights}} {{images}}
 
+# Class activation maps (CAM, or Grad-CAM for FC heads), e.g.
+# `just cam runs/lenet-fashion/20261122-134536 shirt.png --out cam`.
+cam weights *args:
+    cargo run -q --bin convlab -- cam {{weights}} {{args}}
+
+# A run's self-contained HTML report (runs write it when they end), e.g.
+# `just report runs/lenet-fashion/20261122-134536`.
+report run_dir *args:
+    cargo run -q --bin convlab -- report {{run_dir}} {{args}}
+
 # torchvision parity for every torchvision architecture (CI runs five of them; vgg19 and
 # resnet152 write state dicts of 550 MB and 240 MB to a temporary directory).
 torchvision-parity:

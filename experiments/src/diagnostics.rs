@@ -12,8 +12,9 @@
 //! measurement), `dead-units.csv` (one row per ReLU layer and measurement) and
 //! `diagnostics.png` (ratios, gradient norms and dead fractions over the steps). A warning line
 //! is printed when a weight tensor's ratio stays outside `band` or its gradient norm stays
-//! below `vanishing` for `patience` measurements in a row; [`warnings`] recomputes the same
-//! lines from the CSV for the report.
+//! below `vanishing` for `patience` measurements in a row, and at once when its update is as
+//! large as the weights (ratio ≥ 1, or not finite); [`warnings`] recomputes the same lines
+//! from the CSV for the report.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -194,24 +195,37 @@ impl Monitor {
                 };
             }
             s.count += 1;
-            if zone != Zone::In && s.count >= cfg.patience && !s.warned {
+            // An update as large as the weights themselves (or a non-finite one) is not
+            // waited for: the run is about to diverge.
+            let blowing_up = zone == Zone::Above && (r.ratio.is_nan() || r.ratio >= 1.0);
+            if zone != Zone::In && (s.count >= cfg.patience || blowing_up) && !s.warned {
                 s.warned = true;
                 let (side, hint) = match zone {
                     Zone::Above => ("above", "the learning rate may be too high"),
                     _ if r.grad_norm < cfg.vanishing => ("below", "its gradient vanished"),
                     _ => ("below", "the learning rate may be too low"),
                 };
-                out.push(Warning {
-                    step: r.step,
-                    epoch: r.epoch,
-                    param: r.param.clone(),
-                    message: format!(
+                let message = if blowing_up {
+                    format!(
+                        "update/parameter ratio {} above the band [{}, {}]: the update is as large as the weights (the learning rate is far too high)",
+                        sci(r.ratio),
+                        sci(lo),
+                        sci(hi)
+                    )
+                } else {
+                    format!(
                         "update/parameter ratio {} {side} the band [{}, {}] for {} measurements in a row ({hint})",
                         sci(r.ratio),
                         sci(lo),
                         sci(hi),
                         s.count
-                    ),
+                    )
+                };
+                out.push(Warning {
+                    step: r.step,
+                    epoch: r.epoch,
+                    param: r.param.clone(),
+                    message,
                 });
             }
             if r.grad_norm < cfg.vanishing {
@@ -374,7 +388,7 @@ struct Collect<'a> {
 }
 
 /// Parameters and gradients taken before an optimizer step ([`Diagnostics::before`]).
-pub struct Before(Vec<Collected>);
+pub struct Before(Vec<Collected>, std::time::Instant);
 
 struct Collected {
     path: String,
@@ -437,6 +451,9 @@ struct State {
     drawn_epoch: usize,
     /// The first error writing the files (reported once; training goes on).
     failed: bool,
+    /// Measurements taken in this process and the time they took (their cost).
+    taken: usize,
+    spent: std::time::Duration,
 }
 
 /// The live diagnostics of a training run, shared by the training step (which measures) and
@@ -488,6 +505,8 @@ impl Diagnostics {
                 dead,
                 monitor,
                 failed: false,
+                taken: 0,
+                spent: std::time::Duration::ZERO,
             })),
         };
         if offset > 0 {
@@ -504,12 +523,20 @@ impl Diagnostics {
 
     /// The parameters of `model` and their gradients, before the optimizer step.
     pub fn before(&self, model: &Model, grads: &GradientsParams) -> Before {
-        Before(collect(model, Some(grads)))
+        Before(collect(model, Some(grads)), std::time::Instant::now())
     }
 
     /// Measures step `step`: the parameters `before` the optimizer step and `after` it.
     pub fn measure(&self, step: usize, before: Before, after: &Model) {
-        if let Err(e) = self.try_measure(step, before.0, after) {
+        let started = before.1;
+        let result = self.try_measure(step, before.0, after);
+        {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.taken += 1;
+            // The optimizer step itself is inside this span; it is part of any step.
+            s.spent += started.elapsed();
+        }
+        if let Err(e) = result {
             let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if !s.failed {
                 s.failed = true;
@@ -591,6 +618,13 @@ impl Diagnostics {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         write_csv(&self.dir.join(PARAMS_CSV), &s.params)?;
         write_csv(&self.dir.join(DEAD_CSV), &s.dead)
+    }
+
+    /// Measurements taken in this process, and the seconds from the start of each one's
+    /// collection to the end of its files (the optimizer step in between included).
+    pub fn cost(&self) -> (usize, f64) {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.taken, s.spent.as_secs_f64())
     }
 
     /// Redraws `diagnostics.png` (each new epoch, and at the end of the run).

@@ -474,6 +474,14 @@ impl Session {
         let result = training.launch(learner);
         if let Some(d) = &diagnostics {
             picture(crate::diagnostics::PICTURE, d.draw());
+            let (n, seconds) = d.cost();
+            if n > 0 {
+                println!(
+                    "diagnostics: {n} measurements (every {} steps) in {seconds:.2}s of {:.1}s",
+                    self.recipe.diagnostics.every,
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         {
             // The event file again, with the measurements of the last epoch.

@@ -113,6 +113,16 @@ fn warnings_follow_the_band_and_the_patience() {
     assert!(w[0].message.contains("above"), "{}", w[0]);
     assert_eq!(w[1].step, 11);
     assert!(w[1].message.contains("below"), "{}", w[1]);
+    // An update as large as the weights is warned about at once.
+    let w = diagnostics::warnings(&cfg, &[row(1, "w", 1e-3, 1.0), row(2, "w", 3.0, 1.0)]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].step == 2 && w[0].message.contains("as large as the weights"),
+        "{}",
+        w[0]
+    );
+    let w = diagnostics::warnings(&cfg, &[row(1, "w", f64::NAN, f64::NAN)]);
+    assert_eq!(w.len(), 1, "{w:?}");
     // Biases are not watched; a vanished gradient is.
     let mut bias = row(1, "b", 1.0, 1.0);
     bias.shape = "4".into();
