@@ -368,8 +368,21 @@ fn diagnostics_section(
     }
 }
 
-/// Writes the page for the run in `dir` to `out` (atomically).
+/// Writes the page for the run in `dir` to `out` (atomically), redrawing `diagnostics.png`
+/// from the run's CSVs first.
 pub fn write(dir: &Path, out: &Path) -> Result<()> {
+    if let (Ok(recipe), Ok((params, dead))) = (RunDir::open(dir)?.recipe(), diagnostics::read(dir))
+        && !(params.is_empty() && dead.is_empty())
+        && let Err(e) = diagnostics::picture(
+            &dir.join(diagnostics::PICTURE),
+            &recipe.name,
+            &recipe.diagnostics,
+            &params,
+            &dead,
+        )
+    {
+        eprintln!("warning: {} not redrawn: {e:#}", diagnostics::PICTURE);
+    }
     let html = render(dir).with_context(|| format!("{}: report", dir.display()))?;
     write_atomic(out, html.as_bytes())?;
     Ok(())

@@ -44,10 +44,13 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    // A flat series (a constant learning rate) gets a visible band around its value.
+    // A flat series (a constant learning rate) gets a visible band around its value; an
+    // all-zero one (no dead units) the band ±1.
     let size = hi.abs().max(lo.abs());
     let pad = if hi - lo > 1e-9 * size.max(1e-12) {
         (hi - lo) * 0.05
+    } else if size == 0.0 {
+        1.0
     } else {
         (size * 0.05).max(1e-9)
     };
