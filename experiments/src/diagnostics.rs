@@ -28,66 +28,10 @@ use burn::tensor::Tensor;
 use convlab_models::Model;
 use serde::{Deserialize, Serialize};
 
+pub use crate::recipe::DiagnosticsConfig;
+
 use crate::plot::{self, Panel};
 use crate::rundir::write_atomic;
-
-/// The `[diagnostics]` section of a recipe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiagnosticsConfig {
-    /// Measure every this many optimizer steps; 0 turns the diagnostics off.
-    pub every: usize,
-    /// The healthy range of a weight tensor's update/parameter ratio.
-    pub band: [f64; 2],
-    /// Warn after this many measurements in a row outside the band (or below `vanishing`).
-    pub patience: usize,
-    /// A weight tensor's gradient norm below this counts as vanished.
-    pub vanishing: f64,
-    /// Images in the probe batch for the dead-unit fraction (from the validation split).
-    pub probe: usize,
-}
-
-impl Default for DiagnosticsConfig {
-    fn default() -> Self {
-        Self {
-            every: 50,
-            band: [1e-4, 1e-2],
-            patience: 3,
-            vanishing: 1e-7,
-            probe: 64,
-        }
-    }
-}
-
-impl DiagnosticsConfig {
-    pub fn is_default(&self) -> bool {
-        *self == Self::default()
-    }
-
-    /// What is wrong with the section, by key.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let [lo, hi] = self.band;
-        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo < hi) {
-            return Err((
-                "diagnostics.band",
-                format!("must be [low, high] with 0 < low < high, got [{lo}, {hi}]"),
-            ));
-        }
-        if self.patience == 0 {
-            return Err(("diagnostics.patience", "must be at least 1".into()));
-        }
-        if !(self.vanishing.is_finite() && self.vanishing >= 0.0) {
-            return Err((
-                "diagnostics.vanishing",
-                format!("must be a finite number ≥ 0, got {}", self.vanishing),
-            ));
-        }
-        if self.probe == 0 {
-            return Err(("diagnostics.probe", "must be at least 1".into()));
-        }
-        Ok(())
-    }
-}
 
 /// One parameter tensor at one measurement (`diagnostics.csv`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

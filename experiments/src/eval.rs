@@ -31,13 +31,17 @@ pub enum CheckpointChoice {
     Last,
 }
 
-/// Runs `model` (in eval mode: use a non-autodiff device) over every batch of `loader`.
-pub fn evaluate(model: &Model, loader: &EpochLoader, classes: usize) -> Result<Evaluation> {
-    let mut tally = Tally::new(classes);
+/// Runs `model` over every batch of `loader`, handing each batch's logits (`[N, classes]`
+/// row-major, passed through `head`) and targets to `each`.
+fn each_batch(
+    model: &Model,
+    loader: &EpochLoader,
+    head: impl Fn(burn::tensor::Tensor<2>) -> burn::tensor::Tensor<2>,
+    mut each: impl FnMut(&[f32], &[i64]),
+) -> Result<()> {
     for batch in loader.iter() {
         let batch = batch.map_err(|e| anyhow!("{e}"))?;
-        let logits = model.forward(batch.images);
-        let values = logits
+        let values = head(model.forward(batch.images))
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
@@ -48,8 +52,20 @@ pub fn evaluate(model: &Model, loader: &EpochLoader, classes: usize) -> Result<E
             .convert::<i64>()
             .try_to_vec::<i64>()
             .map_err(|e| anyhow!("reading targets: {e:?}"))?;
-        tally.add(&values, &targets);
+        each(&values, &targets);
     }
+    Ok(())
+}
+
+/// Runs `model` (in eval mode: use a non-autodiff device) over every batch of `loader`.
+pub fn evaluate(model: &Model, loader: &EpochLoader, classes: usize) -> Result<Evaluation> {
+    let mut tally = Tally::new(classes);
+    each_batch(
+        model,
+        loader,
+        |l| l,
+        |values, targets| tally.add(values, targets),
+    )?;
     tally
         .finish()
         .ok_or_else(|| anyhow!("the evaluation split is empty"))
@@ -162,20 +178,9 @@ pub fn most_confident_mistakes(
 ) -> Result<Vec<Mistake>> {
     let mut all = vec![];
     let mut index = 0;
-    for batch in loader.iter() {
-        let batch = batch.map_err(|e| anyhow!("{e}"))?;
-        let probs = burn::tensor::activation::softmax(model.forward(batch.images), 1)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow!("reading probabilities: {e:?}"))?;
-        let targets = batch
-            .targets
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .map_err(|e| anyhow!("reading targets: {e:?}"))?;
-        for (row, &t) in probs.chunks_exact(classes).zip(&targets) {
+    let softmax = |l| burn::tensor::activation::softmax(l, 1);
+    each_batch(model, loader, softmax, |probs, targets| {
+        for (row, &t) in probs.chunks_exact(classes).zip(targets) {
             if let Some(p) = crate::metrics::predicted(row)
                 && p as i64 != t
             {
@@ -188,7 +193,7 @@ pub fn most_confident_mistakes(
             }
             index += 1;
         }
-    }
+    })?;
     all.sort_by(|a, b| {
         b.confidence
             .total_cmp(&a.confidence)

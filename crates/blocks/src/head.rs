@@ -169,6 +169,16 @@ pub struct ClassifierHead {
 impl ClassifierHead {
     /// `[N, C, H, W]` → logits `[N, classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_tapped(x, &mut |_, _| {})
+    }
+
+    /// [`Self::forward`], handing each hidden layer's index and output (after its activation)
+    /// to `tap` (the dead-unit diagnostic).
+    pub fn forward_tapped(
+        &self,
+        x: Tensor<4>,
+        tap: &mut dyn FnMut(usize, &Tensor<2>),
+    ) -> Tensor<2> {
         let x = match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,
@@ -182,6 +192,7 @@ impl ClassifierHead {
             x = linear.forward(x);
             if i + 1 < n {
                 x = self.activation.apply(x);
+                tap(i, &x);
             }
         }
         x

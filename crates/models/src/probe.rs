@@ -38,31 +38,18 @@ fn sequential(seq: &Sequential, name: &str, x: Tensor<4>, out: &mut Vec<ReluOutp
     })
 }
 
-/// The head's forward pass, recording its hidden layers' activations when they are ReLUs.
+/// The head's forward pass, recording its hidden layers' outputs when they are ReLUs.
 fn head(head: &ClassifierHead, x: Tensor<4>, out: &mut Vec<ReluOutput>) -> Tensor<2> {
-    let x = match &head.pool {
-        Some(pool) => pool.forward(x),
-        None => x,
-    };
-    let mut x: Tensor<2> = x.flatten(1, 3);
-    let n = head.linears.len();
-    for (i, linear) in head.linears.iter().enumerate() {
-        if let (true, Some(d)) = (head.dropout_before[i], &head.dropout) {
-            x = d.forward(x);
+    let relu = head.activation == Activation::Relu;
+    head.forward_tapped(x, &mut |i, h| {
+        if relu {
+            let [b, f] = h.dims();
+            out.push(ReluOutput {
+                layer: format!("head.linears.{i}"),
+                output: h.clone().reshape([b, f, 1, 1]),
+            });
         }
-        x = linear.forward(x);
-        if i + 1 < n {
-            x = head.activation.apply(x);
-            if head.activation == Activation::Relu {
-                let [b, f] = x.dims();
-                out.push(ReluOutput {
-                    layer: format!("head.linears.{i}"),
-                    output: x.clone().reshape([b, f, 1, 1]),
-                });
-            }
-        }
-    }
-    x
+    })
 }
 
 impl Model {
