@@ -12,9 +12,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use image::imageops::FilterType;
 use image::{Rgb, RgbImage};
-use plotters::prelude::*;
+use plotters::style::colors::BLACK;
 use serde::Serialize;
 
+use crate::pictures::{Label, save_labelled};
 use crate::predict::{class_names, preprocess};
 use crate::weights::WeightsInfo;
 
@@ -202,7 +203,6 @@ pub fn overlay(base: &RgbImage, map: &[f32], [h, w]: [usize; 2]) -> RgbImage {
 
 /// Draws `lines` of text on a white band above `pictures` laid side by side, into `path`.
 pub fn captioned(path: &Path, pictures: &[&RgbImage], lines: &[String]) -> Result<()> {
-    crate::plot::register_font();
     let pad = 8u32;
     let line_h = 20u32;
     let top = pad + line_h * lines.len() as u32 + pad;
@@ -214,23 +214,19 @@ pub fn captioned(path: &Path, pictures: &[&RgbImage], lines: &[String]) -> Resul
         image::imageops::overlay(&mut canvas, *p, x as i64, top as i64);
         x += p.width() + pad;
     }
-    let mut buf = canvas.into_raw();
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
-        let style = TextStyle::from(("sans-serif", 15).into_font()).color(&BLACK);
-        for (i, line) in lines.iter().enumerate() {
-            root.draw_text(line, &style, (pad as i32, (pad + line_h * i as u32) as i32))
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        }
-        root.present()
-            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    }
-    let img = RgbImage::from_raw(width, height, buf)
-        .ok_or_else(|| anyhow!("{}: picture buffer", path.display()))?;
-    let tmp = path.with_extension("tmp.png");
-    img.save(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    let labels: Vec<Label> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            Label::new(
+                line,
+                (pad as i32, (pad + line_h * i as u32) as i32),
+                15,
+                BLACK,
+            )
+        })
+        .collect();
+    save_labelled(path, canvas, &labels)
 }
 
 /// `convlab cam`: a map per image from a run directory (its best checkpoint) or imported

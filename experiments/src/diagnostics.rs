@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::recipe::DiagnosticsConfig;
 
 use crate::plot::{self, Panel};
-use crate::rundir::write_atomic;
+use crate::rundir::{read_rows, write_rows};
 
 /// One parameter tensor at one measurement (`diagnostics.csv`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,28 +202,6 @@ pub fn warnings(cfg: &DiagnosticsConfig, rows: &[ParamRow]) -> Vec<Warning> {
     warnings_into(&mut Monitor::default(), cfg, rows)
 }
 
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    if !path.exists() {
-        return Ok(vec![]);
-    }
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, r)| r.with_context(|| format!("{}: row {}", path.display(), i + 2)))
-        .collect()
-}
-
-fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(vec![]);
-    for r in rows {
-        w.serialize(r)?;
-    }
-    let bytes = w.into_inner().context("csv buffer")?;
-    write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
-}
-
 pub const PARAMS_CSV: &str = "diagnostics.csv";
 pub const DEAD_CSV: &str = "dead-units.csv";
 pub const PICTURE: &str = "diagnostics.png";
@@ -231,8 +209,8 @@ pub const PICTURE: &str = "diagnostics.png";
 /// A run directory's diagnostics (empty when it has none).
 pub fn read(dir: &Path) -> Result<(Vec<ParamRow>, Vec<DeadRow>)> {
     Ok((
-        read_csv(&dir.join(PARAMS_CSV))?,
-        read_csv(&dir.join(DEAD_CSV))?,
+        read_rows(&dir.join(PARAMS_CSV))?,
+        read_rows(&dir.join(DEAD_CSV))?,
     ))
 }
 
@@ -313,9 +291,7 @@ pub fn picture(
             log_x: false,
         },
     ];
-    let tmp = path.with_extension("tmp.png");
-    plot::lines(&tmp, &panels, (1800, 500))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    crate::pictures::atomically(path, |tmp| plot::lines(tmp, &panels, (1800, 500)))
 }
 
 /// `features.layers.3.conv.weight` → `features.3.conv.weight` (legend space).
@@ -560,8 +536,8 @@ impl Diagnostics {
 
     fn write(&self) -> Result<()> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        write_csv(&self.dir.join(PARAMS_CSV), &s.params)?;
-        write_csv(&self.dir.join(DEAD_CSV), &s.dead)
+        write_rows(&self.dir.join(PARAMS_CSV), &s.params, None)?;
+        Ok(write_rows(&self.dir.join(DEAD_CSV), &s.dead, None)?)
     }
 
     /// Measurements taken in this process, and the seconds from the start of each one's

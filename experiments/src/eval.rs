@@ -123,14 +123,18 @@ impl LoadedRun {
         })
     }
 
+    /// A split's batcher (its images, without augmentation).
+    pub fn batcher(&self, split: Split) -> &std::sync::Arc<convlab_datasets::ImageBatcher> {
+        match split {
+            Split::Test => &self.data.test,
+            Split::Valid => &self.data.valid,
+        }
+    }
+
     /// Batches of a split, in order, at the evaluation batch size.
     pub fn loader(&self, split: Split) -> EpochLoader {
-        let batcher = match split {
-            Split::Test => self.data.test.clone(),
-            Split::Valid => self.data.valid.clone(),
-        };
         EpochLoader::new(
-            batcher,
+            self.batcher(split).clone(),
             self.recipe.batch_size.max(256),
             None,
             self.selected.device.clone(),
@@ -217,10 +221,7 @@ pub fn misclassified_picture(
     let run = LoadedRun::open(run_dir, checkpoint, backend, data_dir)?;
     let names = &run.data.class_names;
     let mistakes = most_confident_mistakes(&run.model, &run.loader(split), names.len(), n)?;
-    let set = match split {
-        Split::Test => run.data.test.set(),
-        Split::Valid => run.data.valid.set(),
-    };
+    let set = run.batcher(split).set();
     let [_, h, _] = set.shape();
     let scale = (96 / h.max(1)).max(1) as u32;
     let name = |k: usize| names.get(k).cloned().unwrap_or_else(|| k.to_string());

@@ -14,7 +14,7 @@ use crate::plot::{self, Panel};
 use crate::rundir::EpochRow;
 
 /// Draws into `<path>.tmp.png` with `draw`, then renames it to `path`.
-fn atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+pub(crate) fn atomically(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension("tmp.png");
     draw(&tmp)?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
@@ -262,7 +262,6 @@ pub fn captioned_grid(
     tiles: &[(image::RgbImage, [String; 2])],
     cols: usize,
 ) -> Result<()> {
-    plot::register_font();
     let cols = cols.clamp(1, tiles.len().max(1));
     let rows = tiles.len().div_ceil(cols);
     let tile_w = tiles
@@ -282,29 +281,51 @@ pub fn captioned_grid(
         let y = top + r * (tile_h + caption + pad);
         image::imageops::overlay(&mut canvas, img, x as i64, y as i64);
     }
+    let mut labels = vec![Label::new(title, (pad as i32, 10), 18, BLACK)];
+    for (k, (_, lines)) in tiles.iter().enumerate() {
+        let (r, c) = ((k / cols) as u32, (k % cols) as u32);
+        let x = (pad + c * (tile_w + pad)) as i32;
+        let y = (top + r * (tile_h + caption + pad) + tile_h + 3) as i32;
+        for (i, line) in lines.iter().enumerate() {
+            let colour = if i == 0 { RED } else { BLACK };
+            labels.push(Label::new(line, (x, y + 16 * i as i32), 13, colour));
+        }
+    }
+    save_labelled(path, canvas, &labels)
+}
+
+/// A line of text to draw on a picture: top-left corner, font size, colour.
+pub struct Label {
+    pub text: String,
+    pub at: (i32, i32),
+    pub size: u32,
+    pub colour: RGBColor,
+}
+
+impl Label {
+    pub fn new(text: &str, at: (i32, i32), size: u32, colour: RGBColor) -> Self {
+        Self {
+            text: text.to_string(),
+            at,
+            size,
+            colour,
+        }
+    }
+}
+
+/// Draws `labels` on `canvas` (plotters, in the embedded font) and writes it to `path` as PNG,
+/// atomically.
+pub fn save_labelled(path: &Path, canvas: image::RgbImage, labels: &[Label]) -> Result<()> {
+    plot::register_font();
+    let (width, height) = canvas.dimensions();
     let mut buf = canvas.into_raw();
     {
         let e = |x: &dyn std::fmt::Display| anyhow!("{}: {x}", path.display());
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
-        root.draw(&Text::new(
-            title.to_string(),
-            (pad as i32, 10),
-            ("sans-serif", 18).into_font(),
-        ))
-        .map_err(|x| e(&x))?;
-        for (k, (_, lines)) in tiles.iter().enumerate() {
-            let (r, c) = ((k / cols) as u32, (k % cols) as u32);
-            let x = (pad + c * (tile_w + pad)) as i32;
-            let y = (top + r * (tile_h + caption + pad) + tile_h + 3) as i32;
-            for (i, line) in lines.iter().enumerate() {
-                let colour = if i == 0 { RED } else { BLACK };
-                root.draw(&Text::new(
-                    line.clone(),
-                    (x, y + 16 * i as i32),
-                    TextStyle::from(("sans-serif", 13).into_font()).color(&colour),
-                ))
+        for l in labels {
+            let style = TextStyle::from(("sans-serif", l.size).into_font()).color(&l.colour);
+            root.draw(&Text::new(l.text.clone(), l.at, style))
                 .map_err(|x| e(&x))?;
-            }
         }
         root.present().map_err(|x| e(&x))?;
     }

@@ -73,6 +73,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The rows of a CSV file with a header (none when the file does not exist yet).
+pub fn read_rows<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let format = |e: csv::Error| RunDirError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    csv::Reader::from_path(path)
+        .map_err(format)?
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(format)
+}
+
+/// Rewrites a CSV file with `rows` atomically; `header` is written when there are no rows.
+pub fn write_rows<T: Serialize>(path: &Path, rows: &[T], header: Option<&[&str]>) -> Result<()> {
+    let format = |message: String| RunDirError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut w = csv::Writer::from_writer(vec![]);
+    if let (true, Some(h)) = (rows.is_empty(), header) {
+        w.write_record(h).map_err(|e| format(e.to_string()))?;
+    }
+    for r in rows {
+        w.serialize(r).map_err(|e| format(e.to_string()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| format(e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
 /// The git commit of the source the binary was built from (`+dirty` when the tree had
 /// uncommitted changes), recorded at build time.
 pub fn build_commit() -> Option<String> {
@@ -253,43 +286,13 @@ impl RunDir {
 
     /// The rows of `metrics.csv` (none when the file does not exist yet).
     pub fn metrics(&self) -> Result<Vec<EpochRow>> {
-        let path = self.file(METRICS);
-        if !path.exists() {
-            return Ok(vec![]);
-        }
-        let mut reader = csv::Reader::from_path(&path).map_err(|e| RunDirError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        reader
-            .deserialize()
-            .collect::<Result<Vec<EpochRow>, _>>()
-            .map_err(|e| RunDirError::Format {
-                path,
-                message: e.to_string(),
-            })
+        read_rows(&self.file(METRICS))
     }
 
     /// Rewrites `metrics.csv` with `rows` (atomically: the old file stays whole until the new
     /// one replaces it).
     pub fn write_metrics(&self, rows: &[EpochRow]) -> Result<()> {
-        let path = self.file(METRICS);
-        let mut w = csv::Writer::from_writer(vec![]);
-        let fail = |e: csv::Error| RunDirError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        if rows.is_empty() {
-            w.write_record(EPOCH_COLUMNS).map_err(fail)?;
-        }
-        for r in rows {
-            w.serialize(r).map_err(fail)?;
-        }
-        let bytes = w.into_inner().map_err(|e| RunDirError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        write_atomic(&path, &bytes)
+        write_rows(&self.file(METRICS), rows, Some(&EPOCH_COLUMNS))
     }
 
     pub fn summary(&self) -> Result<RunSummary> {

@@ -483,14 +483,6 @@ impl Session {
                 );
             }
         }
-        {
-            // The event file again, with the measurements of the last epoch.
-            let p = progress.lock().unwrap_or_else(|e| e.into_inner());
-            picture(
-                crate::tensorboard::FILE,
-                crate::tensorboard::write_run(self.run.path(), &p.rows),
-            );
-        }
         if let Some(e) = &result.error {
             bail!("training failed: {e}");
         }
