@@ -1,46 +1,26 @@
-//! convlab's experiments: recipes, the stages of a training run (data, model, learner, run
-//! directory), evaluation, backend selection, comparisons and benchmarks, and the commands of
-//! the `convlab` binary.
+//! convlab's experiments, in layers (each folder uses only the ones before it; `tests/house`
+//! enforces it):
+//!
+//! - [`base`]: backends, metrics, the loader, statistics, tables, plots;
+//! - [`config`]: the TOML schemas (recipes, suites) and their overrides;
+//! - [`record`]: the run directory and what a run writes into it (metrics, pictures,
+//!   diagnostics, TensorBoard, the report page);
+//! - [`run`]: one training run, stage by stage, and loading a finished one back;
+//! - [`sweep`]: plans of many runs (ablation suites, searches), their executors and reports;
+//! - [`inspect`]: looking at trained models (CAM, predictions, ensembles);
+//! - [`perf`]: throughput benchmarks and the backend comparison;
+//! - [`cli`]: the `convlab` commands (clap arguments and thin handlers).
 
-pub mod ablate;
-pub mod backend;
-pub mod bench;
-pub mod cam;
-pub mod checkpoint;
-pub mod classifier;
-pub mod commands;
-pub mod compare;
-pub mod data;
-pub mod data_cmd;
-pub mod diagnostics;
-pub mod ensemble;
-pub mod eval;
-pub mod executor;
-pub mod html;
-pub mod loader;
-pub mod metrics;
-pub mod model;
-pub mod optim;
-pub mod pictures;
-pub mod plan;
-pub mod plot;
-pub mod predict;
-pub mod recipe;
-pub mod renderer;
-pub mod report;
-pub mod rundir;
-pub mod runstore;
-pub mod schedule;
-pub mod search;
-pub mod stats;
-pub mod suite;
-pub mod table;
-pub mod tensorboard;
-pub mod train;
-pub mod transfer;
-pub mod weights;
+pub mod base;
+pub mod cli;
+pub mod config;
+pub mod inspect;
+pub mod perf;
+pub mod record;
+pub mod run;
+pub mod sweep;
 
-pub use backend::{Backend, BackendError, Selected, select};
-pub use recipe::Recipe;
-pub use rundir::{RunDir, RunStatus, RunSummary};
-pub use train::{ResumeOptions, RunOutcome, TrainOptions, resume, train};
+pub use base::backend::{Backend, BackendError, Selected, select};
+pub use config::recipe::Recipe;
+pub use record::rundir::{RunDir, RunStatus, RunSummary};
+pub use run::train::{ResumeOptions, RunOutcome, TrainOptions, resume, train};

@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use convlab_experiments::suite::{Suite, builtin_names};
+use convlab_experiments::config::suite::{Suite, builtin_names};
 
 const EXE: &str = env!("CARGO_BIN_EXE_convlab");
 
@@ -194,17 +194,17 @@ fn the_residual_suite_is_the_paper_grid() {
             "residual-56"
         ]
     );
-    let opts = convlab_experiments::plan::PlanOptions {
-        budget: convlab_experiments::suite::BudgetName::Full,
+    let opts = convlab_experiments::sweep::plan::PlanOptions {
+        budget: convlab_experiments::config::suite::BudgetName::Full,
         seeds: Some(1),
         dataset: None,
         out: PathBuf::from("ablations"),
     };
-    let runs = convlab_experiments::plan::plan(&s, &opts).unwrap();
+    let runs = convlab_experiments::sweep::plan::plan(&s, &opts).unwrap();
     // The full budget is He et al.'s recipe: 182 epochs, option A shortcuts or none.
     for r in &runs {
         assert_eq!(r.recipe.epochs, 182);
-        let (params, _) = convlab_experiments::plan::check_model(r).unwrap();
+        let (params, _) = convlab_experiments::sweep::plan::check_model(r).unwrap();
         let expected = match r.variant.rsplit('-').next().unwrap() {
             "20" => 269_722,
             "32" => 464_154,
@@ -735,7 +735,7 @@ fn the_slurm_executor_runs_a_suite_as_one_job_array() {
         .unwrap()
         .to_string();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while convlab_experiments::executor::slurm_active(&id).unwrap() {
+    while convlab_experiments::sweep::executor::slurm_active(&id).unwrap() {
         assert!(Instant::now() < deadline, "Slurm job {id} never finished");
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -746,7 +746,7 @@ fn the_slurm_executor_runs_a_suite_as_one_job_array() {
 
 #[test]
 fn student_t_quantiles_match_the_tables() {
-    use convlab_experiments::stats::{diff_ci95, t_quantile};
+    use convlab_experiments::base::stats::{diff_ci95, t_quantile};
     // t_{0.975}(df), from any table (scipy.stats.t.ppf(0.975, df)).
     for (df, expected) in [
         (1.0, 12.7062),
@@ -860,9 +860,11 @@ fn a_search_runs_coarse_to_fine_halves_and_resumes() {
         }
     }
     // The best recipe extends the base and trains as it is.
-    let best =
-        convlab_experiments::recipe::Recipe::load(dir.join("best.toml").to_str().unwrap(), &[])
-            .unwrap();
+    let best = convlab_experiments::config::recipe::Recipe::load(
+        dir.join("best.toml").to_str().unwrap(),
+        &[],
+    )
+    .unwrap();
     let winner = all
         .iter()
         .filter(|r| &r[0] == "1")

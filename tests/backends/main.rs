@@ -6,7 +6,7 @@
 //! without Vulkan.
 #![cfg(all(feature = "ndarray", feature = "wgpu"))]
 
-use convlab_experiments::compare::{
+use convlab_experiments::perf::compare::{
     CompareConfig, CompareRow, Tolerance, compare, default_models, render,
 };
 use convlab_experiments::{Backend, select};

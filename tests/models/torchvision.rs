@@ -246,7 +246,7 @@ fn a_file_that_does_not_fit_is_refused_with_the_keys_that_did_not_fit() {
 
 #[test]
 fn imagenet_preprocessing_matches_torchvisions_transform() {
-    use convlab_experiments::weights::{IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsInfo};
+    use convlab_experiments::run::weights::{IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsInfo};
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = Command::new(PYTHON)
         .arg(repo().join("scripts/torchvision_fixture.py"))
@@ -273,8 +273,9 @@ fn imagenet_preprocessing_matches_torchvisions_transform() {
             crop: 224,
         },
     };
-    let ours = convlab_experiments::predict::preprocess(&tmp.path().join("image.png"), &info)
-        .expect("preprocess");
+    let ours =
+        convlab_experiments::inspect::predict::preprocess(&tmp.path().join("image.png"), &info)
+            .expect("preprocess");
     let theirs = read_f32(&tmp.path().join("image.f32"));
     assert_eq!(ours.len(), theirs.len());
     let diffs: Vec<f32> = ours

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use convlab_blocks::{BatchNorm2d, LrnConfig, max_pool};
-use convlab_experiments::classifier::cross_entropy;
+use convlab_experiments::run::classifier::cross_entropy;
 
 use crate::fixture::values;
 use crate::{Fixture, assert_close, device};

@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 use convlab_blocks::{
     ClassifierHead, ClassifierHeadConfig, ConvBnAct, ConvBnActConfig, Padding, Shape,
 };
-use convlab_experiments::classifier::cross_entropy;
-use convlab_experiments::recipe::{OptimizerConfig, OptimizerKind};
+use convlab_experiments::config::recipe::{OptimizerConfig, OptimizerKind};
+use convlab_experiments::run::classifier::cross_entropy;
 
 use crate::fixture::values;
 use crate::{Fixture, assert_close, device};
@@ -170,7 +170,7 @@ fn run_case(f: &Fixture, case: &str) {
     let x: Tensor<4> = f.float("/x", &ad);
     let y = f.int("/y", &ad);
     let cfg = recipe_optimizer(case);
-    let mut optim = convlab_experiments::optim::build(&cfg);
+    let mut optim = convlab_experiments::run::optim::build(&cfg);
     let losses = f.tensor(&format!("/cases/{case}/losses")).1;
     for (step, want_loss) in losses.iter().enumerate() {
         let loss = cross_entropy(net.forward(x.clone()), y.clone(), 0.0).mean();

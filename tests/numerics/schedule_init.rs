@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use convlab_experiments::recipe::{ScheduleConfig, ScheduleKind};
-use convlab_experiments::schedule::Schedule;
+use convlab_experiments::config::recipe::{ScheduleConfig, ScheduleKind};
+use convlab_experiments::run::schedule::Schedule;
 use convlab_models::{Arch, ModelConfig};
 
 use crate::fixture::values;

@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use convlab_experiments::diagnostics::{self, DiagnosticsConfig, Monitor, ParamRow};
-use convlab_experiments::recipe::Recipe;
+use convlab_experiments::config::recipe::Recipe;
+use convlab_experiments::record::diagnostics::{self, DiagnosticsConfig, Monitor, ParamRow};
 use convlab_experiments::train;
 
 use crate::opts;
@@ -240,7 +240,7 @@ fn tensorboard_reads_the_run_s_scalars() {
     for (tag, pick) in [
         (
             "loss/train",
-            (|r| r.train_loss) as fn(&convlab_experiments::rundir::EpochRow) -> f64,
+            (|r| r.train_loss) as fn(&convlab_experiments::record::rundir::EpochRow) -> f64,
         ),
         ("loss/valid", |r| r.valid_loss),
         ("top1/valid", |r| r.valid_acc),
@@ -279,10 +279,17 @@ fn tensorboard_reads_the_run_s_scalars() {
     // The checksums are checked: one flipped byte and TensorBoard reads nothing.
     let bad = tmp.path().join("corrupt");
     std::fs::create_dir_all(&bad).expect("dir");
-    let mut bytes =
-        std::fs::read(out.dir().join(convlab_experiments::tensorboard::FILE)).expect("events");
+    let mut bytes = std::fs::read(
+        out.dir()
+            .join(convlab_experiments::record::tensorboard::FILE),
+    )
+    .expect("events");
     bytes[60] ^= 0xff;
-    std::fs::write(bad.join(convlab_experiments::tensorboard::FILE), bytes).expect("write");
+    std::fs::write(
+        bad.join(convlab_experiments::record::tensorboard::FILE),
+        bytes,
+    )
+    .expect("write");
     let corrupt = read_events(&python, &bad);
     assert!(
         corrupt.get("loss/train").is_none(),

@@ -1,7 +1,7 @@
 //! Ensemble averaging on known logits: softmax per member, the mean of the probabilities (not
 //! of the logits), and top-1 of the mean.
 
-use convlab_experiments::ensemble::{average, softmax_rows, top1};
+use convlab_experiments::inspect::ensemble::{average, softmax_rows, top1};
 
 #[test]
 fn ensemble_averaging_on_known_logits() {

@@ -9,7 +9,7 @@ mod report;
 mod resume;
 mod transfer;
 
-use convlab_experiments::recipe::{Recipe, builtin_names};
+use convlab_experiments::config::recipe::{Recipe, builtin_names};
 use convlab_experiments::{Backend, RunStatus, TrainOptions, train};
 
 /// Burn's device generator (weights, dropout masks) is process-wide: runs in parallel threads
@@ -54,6 +54,56 @@ fn every_builtin_recipe_parses() {
         "two-level extends"
     );
     assert_eq!(r56.optimizer.weight_decay, 1e-4);
+}
+
+/// Typed overrides write the `key=value` strings the planner wrote before they were typed (plan
+/// files and `--dry-run` keep their form), read them back, and apply every removal after every
+/// set (a removal wins).
+#[test]
+fn typed_overrides_print_parse_and_remove() {
+    use convlab_experiments::config::overrides::Override;
+    let shape = Override::set("data.shape", vec![1i64, 28, 28]);
+    assert_eq!(shape.to_string(), "data.shape=[1, 28, 28]");
+    assert_eq!(
+        Override::set("data.dataset", "synthetic").to_string(),
+        "data.dataset=\"synthetic\""
+    );
+    assert_eq!(
+        Override::set("model.width", 0.25).to_string(),
+        "model.width=0.25"
+    );
+    assert_eq!(
+        Override::remove("data.limit").to_string(),
+        "data.limit=false"
+    );
+    let parsed: Override = "optimizer.lr=0.05".parse().expect("parse");
+    assert_eq!(parsed, Override::set("optimizer.lr", 0.05));
+    let parsed: Override = "optimizer.kind=sgd".parse().expect("bare string");
+    assert_eq!(parsed, Override::set("optimizer.kind", "sgd"));
+    assert!("=1".parse::<Override>().is_err());
+    // A `set` table's `false` removes only the optional keys.
+    assert_eq!(
+        Override::from_entry("data.limit", &toml::Value::Boolean(false)),
+        Override::remove("data.limit")
+    );
+    assert_eq!(
+        Override::from_entry("data.normalize", &toml::Value::Boolean(false)),
+        Override::set("data.normalize", false)
+    );
+    let r = Recipe::resolve(
+        "lenet-fashion",
+        &[
+            Override::remove("data.limit"),
+            Override::set("data.limit", 100i64),
+            Override::set("epochs", 3i64),
+        ],
+    )
+    .expect("resolve");
+    assert_eq!((r.data.limit, r.epochs), (None, 3));
+    let nested = Recipe::resolve("smoke", &[Override::set("epochs.x", 1i64)])
+        .expect_err("epochs is not a table")
+        .to_string();
+    assert!(nested.contains("`epochs` is not a table"), "{nested}");
 }
 
 #[test]
@@ -134,8 +184,8 @@ fn overrides_and_errors_name_the_key() {
 #[test]
 fn schedule_position_survives_a_checkpoint() {
     use burn::lr_scheduler::LrScheduler;
-    use convlab_experiments::recipe::{ScheduleConfig, ScheduleKind};
-    use convlab_experiments::schedule::Schedule;
+    use convlab_experiments::config::recipe::{ScheduleConfig, ScheduleKind};
+    use convlab_experiments::run::schedule::Schedule;
     // Multi-step: the rate differs before and after iteration 10, so a restored position that
     // were ignored (or reset to 0) would give 0.1 where 0.01 is due.
     let multi = ScheduleConfig {
@@ -164,9 +214,9 @@ fn one_step_of_every_recipe_on_synthetic_data() {
     for name in builtin_names() {
         let r = Recipe::load(name, &[]).expect("recipe");
         let (shape, classes) = match r.data.dataset {
-            convlab_experiments::recipe::DatasetKind::Mnist
-            | convlab_experiments::recipe::DatasetKind::FashionMnist => ("[1, 28, 28]", 10),
-            convlab_experiments::recipe::DatasetKind::Synthetic => continue,
+            convlab_experiments::config::recipe::DatasetKind::Mnist
+            | convlab_experiments::config::recipe::DatasetKind::FashionMnist => ("[1, 28, 28]", 10),
+            convlab_experiments::config::recipe::DatasetKind::Synthetic => continue,
             _ => ("[3, 32, 32]", 10),
         };
         let sets: Vec<String> = [

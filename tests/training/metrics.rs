@@ -1,8 +1,8 @@
 //! Honest evaluation: one ranking rule everywhere (NaN is never right, ties go to the lower
 //! class index), and plain cross entropy reported for training, validation and test alike.
 
-use convlab_experiments::metrics::{Tally, predicted, target_rank};
-use convlab_experiments::recipe::Recipe;
+use convlab_experiments::base::metrics::{Tally, predicted, target_rank};
+use convlab_experiments::config::recipe::Recipe;
 use convlab_experiments::train;
 
 use crate::opts;
@@ -63,10 +63,10 @@ fn validation_loss_is_plain_cross_entropy_under_label_smoothing() {
     );
     // The validation loss of the epoch is what `convlab eval` computes on the same
     // checkpoint: plain cross entropy.
-    let e = convlab_experiments::eval::evaluate_run(
+    let e = convlab_experiments::run::eval::evaluate_run(
         r.dir(),
-        convlab_experiments::eval::Split::Valid,
-        convlab_experiments::eval::CheckpointChoice::Last,
+        convlab_experiments::run::eval::Split::Valid,
+        convlab_experiments::run::eval::CheckpointChoice::Last,
         convlab_experiments::Backend::Flex,
         None,
     )

@@ -2,7 +2,7 @@
 //! convolution's filters at initialisation and at the best epoch, and the test confusion
 //! matrix. Files exist, decode as PNG, have sane sizes and are not blank.
 
-use convlab_experiments::recipe::Recipe;
+use convlab_experiments::config::recipe::Recipe;
 use convlab_experiments::train;
 
 use crate::opts;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use convlab_experiments::cam::{self, Method};
-use convlab_experiments::eval::{self, CheckpointChoice, LoadedRun, Split};
-use convlab_experiments::recipe::Recipe;
+use convlab_experiments::config::recipe::Recipe;
+use convlab_experiments::inspect::cam::{self, Method};
+use convlab_experiments::run::eval::{self, CheckpointChoice, LoadedRun, Split};
 use convlab_experiments::{Backend, train};
 
 use crate::opts;
@@ -70,9 +70,10 @@ fn cam_for_gap_heads_and_grad_cam_for_the_others() {
         // (the head averages the maps, then applies the linear layer); Grad-CAM is ≥ 0.
         let device = Device::flex().autodiff();
         let (model, info) =
-            convlab_experiments::weights::load(run.dir(), &device, None).expect("load");
+            convlab_experiments::run::weights::load(run.dir(), &device, None).expect("load");
         let model = model.valid().fork(&device);
-        let x = convlab_experiments::predict::preprocess(&inputs[0], &info).expect("image");
+        let x =
+            convlab_experiments::inspect::predict::preprocess(&inputs[0], &info).expect("image");
         let [c, h, w] = info.input;
         let x = Tensor::<4>::from_data(TensorData::new(x, [1, c, h, w]), &device);
         let logits: Vec<f32> = model
@@ -226,7 +227,7 @@ fn the_report_renders_in_chromium() {
         &opts(tmp.path()),
     )
     .expect("run");
-    let page = run.dir().join(convlab_experiments::html::FILE);
+    let page = run.dir().join(convlab_experiments::record::page::FILE);
     let html = std::fs::read_to_string(&page).expect("the run wrote its report");
     for text in [
         "Outcome",

@@ -3,9 +3,9 @@
 //! resume refuses, and the divergence guard's kept checkpoint.
 
 use clap::Parser;
-use convlab_experiments::commands::{Command, run};
-use convlab_experiments::recipe::Recipe;
-use convlab_experiments::rundir::EpochRow;
+use convlab_experiments::cli::{Command, run};
+use convlab_experiments::config::recipe::Recipe;
+use convlab_experiments::record::rundir::EpochRow;
 use convlab_experiments::{ResumeOptions, RunDir, RunStatus, resume, train};
 
 use crate::opts;
@@ -118,7 +118,7 @@ fn early_stopping_counts_the_epochs_before_a_resume() {
         ..Default::default()
     };
     let rows = [row(1, 0.5), row(2, 0.6), row(3, 0.7)];
-    use convlab_experiments::renderer::patience_exhausted;
+    use convlab_experiments::record::renderer::patience_exhausted;
     assert!(!patience_exhausted(&rows[..2], 2, 2));
     assert!(patience_exhausted(&rows, 3, 2));
     // In a run: a learning rate so small that no weight changes, so every epoch's validation
@@ -243,10 +243,10 @@ fn divergence_stops_the_run_and_keeps_the_last_good_checkpoint() {
     );
     // The kept checkpoint is the good one: it loads, its weights are finite, and it
     // evaluates to the validation loss recorded for epoch 1.
-    let e = convlab_experiments::eval::evaluate_run(
+    let e = convlab_experiments::run::eval::evaluate_run(
         outcome.dir(),
-        convlab_experiments::eval::Split::Valid,
-        convlab_experiments::eval::CheckpointChoice::Last,
+        convlab_experiments::run::eval::Split::Valid,
+        convlab_experiments::run::eval::CheckpointChoice::Last,
         convlab_experiments::Backend::Flex,
         None,
     )

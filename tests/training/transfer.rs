@@ -7,7 +7,7 @@ use std::path::Path;
 
 use burn::store::ModuleSnapshot;
 use burn::tensor::Device;
-use convlab_experiments::recipe::Recipe;
+use convlab_experiments::config::recipe::Recipe;
 use convlab_experiments::{RunDir, train};
 
 use crate::opts;
@@ -26,7 +26,7 @@ fn recipe(classes: usize, extra: &[&str]) -> Recipe {
 
 /// Every tensor of a run's best checkpoint (model paths), as f32s.
 fn weights(run: &Path) -> BTreeMap<String, Vec<f32>> {
-    let (model, _) = convlab_experiments::weights::load(run, &Device::flex(), None)
+    let (model, _) = convlab_experiments::run::weights::load(run, &Device::flex(), None)
         .unwrap_or_else(|e| panic!("{}: {e:#}", run.display()));
     tensors(&model)
 }
@@ -265,7 +265,7 @@ fn tensors(model: &convlab_models::Model) -> BTreeMap<String, Vec<f32>> {
 
 #[test]
 fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
-    use convlab_experiments::transfer::{TransferConfig, prepare, weight_layers};
+    use convlab_experiments::run::transfer::{TransferConfig, prepare, weight_layers};
     let _g = crate::serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
@@ -275,8 +275,8 @@ fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
     // fc2; the last linear layer is not one.
     let target = recipe(4, &[]);
     let fresh = || {
-        let cfg = convlab_experiments::plan::model_config(&target).expect("config");
-        convlab_experiments::model::build(&cfg, &Device::flex(), 7).expect("model")
+        let cfg = target.model_config().expect("config");
+        convlab_experiments::run::model::build(&cfg, &Device::flex(), 7).expect("model")
     };
     let names: Vec<(String, Vec<usize>)> = fresh()
         .collect(None, None, true)
@@ -298,9 +298,9 @@ fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
 
     let init = tensors(&fresh());
     for (regime, n) in [
-        (convlab_experiments::transfer::Regime::FineTune, 3),
-        (convlab_experiments::transfer::Regime::Partial, 1),
-        (convlab_experiments::transfer::Regime::Partial, 0),
+        (convlab_experiments::run::transfer::Regime::FineTune, 3),
+        (convlab_experiments::run::transfer::Regime::Partial, 1),
+        (convlab_experiments::run::transfer::Regime::Partial, 0),
     ] {
         let cfg = TransferConfig {
             from: base.dir().to_path_buf(),
@@ -323,7 +323,7 @@ fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
                 assert!(changed(&source[name], w), "{name} equals the source");
             }
         }
-        let frozen = if regime == convlab_experiments::transfer::Regime::Partial {
+        let frozen = if regime == convlab_experiments::run::transfer::Regime::Partial {
             copied.len()
         } else {
             0
@@ -361,7 +361,7 @@ fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
     // More layers than the model has below its classifier: named.
     let cfg = TransferConfig {
         from: base.dir().to_path_buf(),
-        regime: convlab_experiments::transfer::Regime::Partial,
+        regime: convlab_experiments::run::transfer::Regime::Partial,
         trainable_from: None,
         layers: Some(5),
         lr_scale: 1.0,

@@ -146,6 +146,42 @@ pub struct Knobs {
     pub stem: Option<Stem>,
 }
 
+/// An architecture knob of [`ModelConfig`] that only some families take (classes, input, width
+/// and init apply to all); its name is the recipe key under `[model]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Knob {
+    BatchNorm,
+    Dropout,
+    Head,
+    Lrn,
+    Shortcut,
+    AuxHeads,
+    Activation,
+    Pool,
+    Groups,
+    OverlapPool,
+    Stem,
+}
+
+impl Knob {
+    /// The key in a recipe's `[model]` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Knob::BatchNorm => "batch_norm",
+            Knob::Dropout => "dropout",
+            Knob::Head => "head",
+            Knob::Lrn => "lrn",
+            Knob::Shortcut => "shortcut",
+            Knob::AuxHeads => "aux_heads",
+            Knob::Activation => "activation",
+            Knob::Pool => "pool",
+            Knob::Groups => "groups",
+            Knob::OverlapPool => "overlap_pool",
+            Knob::Stem => "stem",
+        }
+    }
+}
+
 impl ModelConfig {
     pub fn new(arch: Arch) -> Self {
         Self {
@@ -232,37 +268,35 @@ impl ModelConfig {
 
     /// The knobs that mean something for this architecture (besides classes, input, width
     /// and init, which every architecture takes).
-    pub fn applicable_knobs(arch: Arch) -> &'static [&'static str] {
+    pub fn applicable_knobs(arch: Arch) -> &'static [Knob] {
         use crate::arch::AlexNetLayout;
+        use Knob::*;
         match arch.spec() {
-            Spec::LeNet => &["batch_norm", "activation", "pool"],
+            Spec::LeNet => &[BatchNorm, Activation, Pool],
             Spec::AlexNet(AlexNetLayout::Paper2012) => &[
-                "batch_norm",
-                "dropout",
-                "head",
-                "lrn",
-                "groups",
-                "activation",
-                "overlap_pool",
-                "stem",
+                BatchNorm,
+                Dropout,
+                Head,
+                Lrn,
+                Groups,
+                Activation,
+                OverlapPool,
+                Stem,
             ],
-            Spec::AlexNet(_) => &[
-                "batch_norm",
-                "dropout",
-                "head",
-                "lrn",
-                "activation",
-                "overlap_pool",
-                "stem",
-            ],
-            Spec::ZfNet => &["batch_norm", "dropout", "head", "lrn", "activation"],
-            Spec::Vgg { .. } => &["batch_norm", "dropout", "head", "activation"],
-            Spec::GoogLeNet { .. } => &["dropout", "aux_heads"],
+            Spec::AlexNet(_) => &[BatchNorm, Dropout, Head, Lrn, Activation, OverlapPool, Stem],
+            Spec::ZfNet => &[BatchNorm, Dropout, Head, Lrn, Activation],
+            Spec::Vgg { .. } => &[BatchNorm, Dropout, Head, Activation],
+            Spec::GoogLeNet { .. } => &[Dropout, AuxHeads],
             Spec::CifarResNet {
                 shortcuts: false, ..
             } => &[],
-            Spec::ResNet { .. } | Spec::CifarResNet { .. } => &["shortcut"],
+            Spec::ResNet { .. } | Spec::CifarResNet { .. } => &[Shortcut],
         }
+    }
+
+    /// Whether `knob` means something for `arch`.
+    pub fn takes(arch: Arch, knob: Knob) -> bool {
+        Self::applicable_knobs(arch).contains(&knob)
     }
 
     /// Fills in the family defaults and checks every value.
@@ -274,30 +308,31 @@ impl ModelConfig {
             message,
         };
         let applicable = Self::applicable_knobs(arch);
-        let given: [(&'static str, bool); 11] = [
-            ("batch_norm", self.batch_norm.is_some()),
-            ("dropout", self.dropout.is_some()),
-            ("head", self.head.is_some()),
-            ("lrn", self.lrn.is_some()),
-            ("shortcut", self.shortcut.is_some()),
-            ("aux_heads", self.aux_heads.is_some()),
-            ("activation", self.activation.is_some()),
-            ("pool", self.pool.is_some()),
-            ("groups", self.groups.is_some()),
-            ("overlap_pool", self.overlap_pool.is_some()),
-            ("stem", self.stem.is_some()),
+        let given: [(Knob, bool); 11] = [
+            (Knob::BatchNorm, self.batch_norm.is_some()),
+            (Knob::Dropout, self.dropout.is_some()),
+            (Knob::Head, self.head.is_some()),
+            (Knob::Lrn, self.lrn.is_some()),
+            (Knob::Shortcut, self.shortcut.is_some()),
+            (Knob::AuxHeads, self.aux_heads.is_some()),
+            (Knob::Activation, self.activation.is_some()),
+            (Knob::Pool, self.pool.is_some()),
+            (Knob::Groups, self.groups.is_some()),
+            (Knob::OverlapPool, self.overlap_pool.is_some()),
+            (Knob::Stem, self.stem.is_some()),
         ];
         for (knob, set) in given {
             if set && !applicable.contains(&knob) {
                 let hint = if applicable.is_empty() {
                     "it takes only classes, input, width and init".to_string()
                 } else {
-                    format!(
-                        "it takes classes, input, width, init, {}",
-                        applicable.join(", ")
-                    )
+                    let names: Vec<&str> = applicable.iter().map(|k| k.name()).collect();
+                    format!("it takes classes, input, width, init, {}", names.join(", "))
                 };
-                return Err(err(knob, format!("does not apply to {arch}; {hint}")));
+                return Err(err(
+                    knob.name(),
+                    format!("does not apply to {arch}; {hint}"),
+                ));
             }
         }
         let defaults = Knobs::defaults(arch);

@@ -25,7 +25,7 @@ pub mod zfnet;
 
 pub use arch::{AlexNetLayout, Arch, Family, ResNetBlock, Spec, VggConfig};
 pub use common::FeatureNet;
-pub use config::{HeadKind, Init, Knobs, ModelConfig, PoolKind, Stem, parse_input};
+pub use config::{HeadKind, Init, Knob, Knobs, ModelConfig, PoolKind, Stem, parse_input};
 pub use error::ModelError;
 pub use network::{Model, Network};
 pub use probe::ReluOutput;

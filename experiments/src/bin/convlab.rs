@@ -1,8 +1,8 @@
 //! `convlab`: define, inspect, train and compare classic CNNs on Burn. A thin front-end: clap
-//! parses, `convlab_experiments::commands` does the work.
+//! parses, `convlab_experiments::cli` does the work.
 
 use clap::Parser;
-use convlab_experiments::commands::{Command, run};
+use convlab_experiments::cli::{Command, run};
 
 /// Training allocates and frees activation-sized buffers every step; glibc returns large
 /// blocks to the kernel at once (`mmap`), so each step paid page faults and zero-filling for
@@ -43,7 +43,7 @@ fn main() {
     with_passive_openmp();
     let cli = Cli::parse();
     // Before anything starts a thread (it sets environment variables).
-    convlab_experiments::backend::prepare_process(cli.command.backend_hint());
+    convlab_experiments::base::backend::prepare_process(cli.command.backend_hint());
     if let Err(e) = run(cli.command) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -1,0 +1,266 @@
+//! `train` (new or `--resume`), `eval` and `report`: one run, its evaluation and its page.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::base::backend::Backend;
+use crate::base::table;
+use crate::config::overrides::Override;
+use crate::config::recipe::Recipe;
+use crate::record::rundir::RunStatus;
+use crate::run::eval::{CheckpointChoice, Split};
+use crate::run::train::{ResumeOptions, TrainOptions};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Recipe name (see `convlab recipes`) or path to a recipe .toml.
+    #[arg(required_unless_present = "resume")]
+    pub recipe: Option<String>,
+    /// Continue the run in this directory from its last checkpoint (with its recipe, data and
+    /// backend; only --epochs may change, to extend it).
+    #[arg(long, conflicts_with = "recipe")]
+    pub resume: Option<PathBuf>,
+    /// With --resume: start from this epoch's checkpoint instead of the last one.
+    #[arg(long, requires = "resume")]
+    pub from_epoch: Option<usize>,
+    /// auto (a hardware GPU through wgpu, else flex), flex, ndarray or wgpu.
+    #[arg(long)]
+    pub backend: Option<Backend>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Data directory (default: $CONVLAB_DATA, else the per-user cache directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where run directories are created.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Override any recipe field, e.g. --set optimizer.lr=0.05 --set model.width=0.5.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<Override>,
+    /// Train on K fixed batches without augmentation or regularisation (must reach 100%).
+    #[arg(long)]
+    pub overfit_batches: Option<usize>,
+    /// Do not download missing data.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Plain per-epoch lines even on a terminal (instead of burn-train's TUI).
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Train into exactly this directory (it must not exist); ablation suites use it.
+    #[arg(long, conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// The run's name (default: the recipe's); ablation suites use `<suite>-<variant>`.
+    #[arg(long, conflicts_with = "resume")]
+    pub name: Option<String>,
+    /// Pause after this epoch (checkpoint kept, status interrupted, the recipe's schedule
+    /// unchanged); `--resume` continues it exactly. Searches use it for successive halving.
+    #[arg(long)]
+    pub until_epoch: Option<usize>,
+}
+
+impl TrainArgs {
+    /// `--set` in order, then the typed flags (`--epochs`, `--batch-size`, `--lr`, `--seed`),
+    /// which win over a `--set` of the same key.
+    pub fn overrides(&self) -> Vec<Override> {
+        let mut o = self.set.clone();
+        let flags = [
+            (
+                "epochs",
+                self.epochs.map(|v| toml::Value::Integer(v as i64)),
+            ),
+            (
+                "batch_size",
+                self.batch_size.map(|v| toml::Value::Integer(v as i64)),
+            ),
+            ("optimizer.lr", self.lr.map(toml::Value::Float)),
+            ("seed", self.seed.map(|v| toml::Value::Integer(v as i64))),
+        ];
+        o.extend(
+            flags
+                .into_iter()
+                .filter_map(|(k, v)| Some(Override::set(k, v?))),
+        );
+        o
+    }
+
+    /// The flags `--resume` cannot honour: a resumed run keeps its recipe, seed, batch size and
+    /// backend (only `--epochs` may extend it).
+    pub fn resume_conflicts(&self) -> Vec<&'static str> {
+        let mut bad = vec![];
+        if !self.set.is_empty() {
+            bad.push("--set");
+        }
+        if self.lr.is_some() {
+            bad.push("--lr");
+        }
+        if self.seed.is_some() {
+            bad.push("--seed");
+        }
+        if self.batch_size.is_some() {
+            bad.push("--batch-size");
+        }
+        if self.overfit_batches.is_some() {
+            bad.push("--overfit-batches");
+        }
+        if self.backend.is_some() {
+            bad.push("--backend");
+        }
+        bad
+    }
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Run directory, e.g. runs/smoke/20261121-120000.
+    pub run_dir: PathBuf,
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: Split,
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Also draw the split's N most confidently misclassified images as a grid.
+    #[arg(long, value_name = "N")]
+    pub misclassified: Option<usize>,
+    /// Where the grid goes (default: `misclassified.png` in the run directory).
+    #[arg(long, requires = "misclassified")]
+    pub picture: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run directory.
+    pub run_dir: PathBuf,
+    /// Where the page goes (default: `report.html` in the run directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn train(a: TrainArgs) -> Result<()> {
+    let until = a.until_epoch;
+    let mut opts = TrainOptions {
+        backend: a.backend.unwrap_or_default(),
+        data_dir: a.data_dir.clone(),
+        out: a.out.clone(),
+        run_dir: a.run_dir.clone(),
+        fetch: !a.no_fetch,
+        overfit_batches: a.overfit_batches,
+        handle_signals: true,
+        stop_after_iterations: None,
+        nan_after_iterations: None,
+        tui: !a.no_tui,
+        until_epoch: a.until_epoch,
+    };
+    let outcome = if let Some(dir) = &a.resume {
+        let bad = a.resume_conflicts();
+        if !bad.is_empty() {
+            bail!(
+                "--resume continues a run with the recipe, seed, batch size and backend it started with; {} cannot change them (only --epochs may extend the run); start a new run instead",
+                bad.join(", ")
+            );
+        }
+        opts.overfit_batches = None;
+        crate::run::train::resume(
+            dir,
+            &opts,
+            &ResumeOptions {
+                epochs: a.epochs,
+                from_epoch: a.from_epoch,
+            },
+        )?
+    } else {
+        let name = a.recipe.clone().unwrap_or_default();
+        let mut recipe = Recipe::resolve(&name, &a.overrides())?;
+        if let Some(n) = a.name {
+            recipe.name = n;
+        }
+        crate::run::train::train(recipe, &opts)?
+    };
+    println!("run directory: {}", outcome.dir().display());
+    match outcome.summary.status {
+        RunStatus::Completed | RunStatus::EarlyStopped => Ok(()),
+        // Paused where --until-epoch asked.
+        RunStatus::Interrupted if until.is_some_and(|u| outcome.summary.epochs >= u) => Ok(()),
+        status => bail!("run ended: {status:?}"),
+    }
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let r = crate::run::eval::evaluate_run(
+        &a.run_dir,
+        a.split,
+        a.checkpoint,
+        a.backend,
+        a.data_dir.as_deref(),
+    )?;
+    let e = &r.evaluation;
+    println!(
+        "{:?} split, epoch {}, {} images on {}: loss {:.4}  top-1 {:.2}%  top-5 {:.2}%{}",
+        r.split,
+        r.epoch,
+        e.images,
+        r.device,
+        e.loss,
+        e.top1,
+        e.top5,
+        if e.no_prediction > 0 {
+            format!(
+                "  ({} rows with NaN logits, counted wrong)",
+                e.no_prediction
+            )
+        } else {
+            String::new()
+        }
+    );
+    print!("{}", confusion_table(&e.confusion, &r.class_names));
+    if let Some(n) = a.misclassified {
+        let picture = a
+            .picture
+            .unwrap_or_else(|| a.run_dir.join("misclassified.png"));
+        let m = crate::run::eval::misclassified_picture(
+            &a.run_dir,
+            a.split,
+            a.checkpoint,
+            a.backend,
+            a.data_dir.as_deref(),
+            n,
+            &picture,
+        )?;
+        println!("{} most confident mistakes: {}", m.len(), picture.display());
+    }
+    Ok(())
+}
+
+/// The confusion matrix (rows: true class, columns: predicted class index).
+pub fn confusion_table(confusion: &[Vec<u64>], names: &[String]) -> String {
+    let mut header = vec!["true \\ predicted".to_string()];
+    header.extend((0..confusion.len()).map(|j| j.to_string()));
+    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = table::new(&refs);
+    for (i, row) in confusion.iter().enumerate() {
+        let name = names.get(i).map_or(i.to_string(), |n| format!("{i} {n}"));
+        let mut cells = vec![name];
+        cells.extend(row.iter().map(|v| v.to_string()));
+        t.add_row(cells);
+    }
+    t.to_string()
+}
+
+pub fn report(a: ReportArgs) -> Result<()> {
+    let out = a
+        .out
+        .unwrap_or_else(|| a.run_dir.join(crate::record::page::FILE));
+    crate::record::page::write(&a.run_dir, &out)?;
+    println!("{}", out.display());
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The model stage: a recipe's model config completed with the data's shape and classes, built
+//! on a device with its parameters drawn in a fixed order, or loaded from a checkpoint.
+
+use anyhow::{Result, anyhow, bail};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use convlab_models::{Model, ModelConfig};
+
+use crate::config::recipe::Recipe;
+use crate::record::rundir::RunDir;
+use crate::run::classifier::Classifier;
+use crate::run::data::RunData;
+
+/// The recipe's model config with the data's input shape and class count (a recipe that
+/// names different ones is an error).
+pub fn model_config(recipe: &Recipe, data: &RunData) -> Result<ModelConfig> {
+    let mut cfg = recipe.model.clone();
+    let classes = data.class_names.len();
+    match cfg.input {
+        Some(i) if i != data.shape => bail!(
+            "recipe `{}`: model.input {:?} does not match the data's {:?}",
+            recipe.name,
+            i,
+            data.shape
+        ),
+        _ => cfg.input = Some(data.shape),
+    }
+    match cfg.classes {
+        Some(c) if c != classes => bail!(
+            "recipe `{}`: model.classes = {c} but the data has {classes} classes",
+            recipe.name
+        ),
+        _ => cfg.classes = Some(classes),
+    }
+    Ok(cfg)
+}
+
+/// Draws every lazy parameter now, in module order.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Builds `cfg` on `device` from `seed`: the same seed gives the same weights, whatever runs
+/// before or after.
+pub fn build(cfg: &ModelConfig, device: &Device, seed: u64) -> Result<Model> {
+    device.seed(seed);
+    let model = cfg.init(device)?;
+    model.visit(&mut Materialize);
+    Ok(model)
+}
+
+/// The training wrapper of a recipe around `model`.
+pub fn classifier(recipe: &Recipe, model: Model) -> Classifier {
+    Classifier::new(
+        model,
+        recipe.train.label_smoothing.unwrap_or(0.0),
+        recipe.train.aux_weight.unwrap_or(0.3),
+    )
+}
+
+/// The model of `checkpoint/model-<epoch>.bpk` (saved as a [`Classifier`]) on `device`.
+pub fn load(cfg: &ModelConfig, run: &RunDir, epoch: usize, device: &Device) -> Result<Model> {
+    let path = run.checkpoint_file("model", epoch);
+    let classifier = Classifier::new(cfg.init(device)?, 0.0, 0.0);
+    let classifier = classifier
+        .try_load_file(&path)
+        .map_err(|e| anyhow!("{}: cannot load checkpoint: {e}", path.display()))?;
+    Ok(classifier.model)
+}

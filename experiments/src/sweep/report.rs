@@ -1,0 +1,214 @@
+//! A suite's report, rebuilt from its runs at any time into its directory
+//! `<out>/<suite>/<timestamp>/`: `plan.json` records how the suite was run ([`PlanRecord`]),
+//! [`collect`] reads each planned run's results from the store, and `results.csv` lists them,
+//! one row per run. `summary.md` ([`crate::sweep::summary`]) and the charts
+//! ([`crate::sweep::charts`]) are made from the same results.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::suite::{BudgetName, Curve, Metric, Suite, Target};
+use crate::record::rundir::{EpochRow, RunDir, RunStatus, RunSummary, write_atomic};
+use crate::sweep::plan::PlannedRun;
+use crate::sweep::runner::Executor;
+use crate::sweep::runstore::{RunState, RunStore};
+
+/// What `plan.json` in a report directory records: the suite, how it was run, its runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanRecord {
+    pub suite: Suite,
+    pub budget: BudgetName,
+    pub dataset: Option<String>,
+    pub seeds: usize,
+    pub executor: Executor,
+    /// The command line that made it.
+    pub command: String,
+    /// The suite's run store (`<out>/<suite>/runs`).
+    pub store: std::path::PathBuf,
+    pub runs: Vec<PlannedRun>,
+    pub started: String,
+}
+
+/// One run's line of `results.csv`.
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    pub variant: String,
+    pub seed: u64,
+    pub id: String,
+    /// The store's state, or `Diverged` where the run's summary says so.
+    pub status: RunState,
+    /// Why a run did not finish (its failure, from the store).
+    pub note: String,
+    pub parameters: Option<u64>,
+    pub macs: Option<u64>,
+    pub epochs: Option<usize>,
+    pub values: BTreeMap<Metric, f64>,
+    /// Epochs until each target was met (`None`: not met).
+    pub reached: Vec<Option<usize>>,
+    pub rows: Vec<EpochRow>,
+}
+
+fn metric_value(m: Metric, s: &RunSummary, rows: &[EpochRow]) -> Option<f64> {
+    let last = rows.last();
+    match m {
+        Metric::TestAcc => s.test.as_ref().map(|t| t.top1),
+        Metric::TestError => s.test.as_ref().map(|t| 100.0 - t.top1),
+        Metric::TestTop5 => s.test.as_ref().map(|t| t.top5),
+        Metric::BestValidAcc => s.best_valid_acc,
+        Metric::FinalValidAcc => s.final_valid_acc,
+        Metric::FinalTrainLoss => last.map(|r| r.train_loss),
+        Metric::FinalTrainError => last.map(|r| 100.0 - r.train_acc),
+        Metric::WallTimeS => Some(s.wall_time_s),
+        Metric::ImagesPerS => Some(s.images_per_s),
+    }
+}
+
+const ALL_METRICS: [Metric; 9] = [
+    Metric::BestValidAcc,
+    Metric::FinalValidAcc,
+    Metric::TestAcc,
+    Metric::TestError,
+    Metric::TestTop5,
+    Metric::FinalTrainLoss,
+    Metric::FinalTrainError,
+    Metric::WallTimeS,
+    Metric::ImagesPerS,
+];
+
+fn curve(r: &EpochRow, c: Curve) -> f64 {
+    match c {
+        Curve::ValidAcc => r.valid_acc,
+        Curve::TrainAcc => r.train_acc,
+        Curve::TrainError => 100.0 - r.train_acc,
+        Curve::ValidError => 100.0 - r.valid_acc,
+    }
+}
+
+/// The first epoch at which `target` is met.
+pub fn epochs_to(rows: &[EpochRow], target: &Target) -> Option<usize> {
+    rows.iter()
+        .find(|r| {
+            let v = curve(r, target.curve);
+            if target.curve.falls() {
+                v <= target.value
+            } else {
+                v >= target.value
+            }
+        })
+        .map(|r| r.epoch)
+}
+
+/// Collects every planned run's results from the store.
+pub fn collect(plan: &PlanRecord) -> Vec<RunResult> {
+    let store = RunStore::at(&plan.store);
+    plan.runs
+        .iter()
+        .map(|p| collect_run(plan, &store, p))
+        .collect()
+}
+
+/// One run's results: its state, its model's size, and what its directory holds (metrics,
+/// summary, the epochs it took to reach each target).
+fn collect_run(plan: &PlanRecord, store: &RunStore, p: &PlannedRun) -> RunResult {
+    let state = store.state(&p.id);
+    let note = match &state {
+        RunState::Failed(why) => why.clone(),
+        _ => String::new(),
+    };
+    let mut r = RunResult {
+        variant: p.variant.clone(),
+        seed: p.seed,
+        id: p.id.clone(),
+        status: state,
+        note,
+        ..Default::default()
+    };
+    if let Ok((params, macs)) = crate::sweep::plan::check_model(p) {
+        r.parameters = Some(params);
+        r.macs = Some(macs);
+    }
+    let Ok(run) = RunDir::open(&store.dir(&p.id)) else {
+        return r;
+    };
+    let rows = run.metrics().unwrap_or_default();
+    if let Ok(s) = run.summary() {
+        for m in ALL_METRICS {
+            if let Some(v) = metric_value(m, &s, &rows) {
+                r.values.insert(m, v);
+            }
+        }
+        r.epochs = Some(s.epochs);
+        if s.status == RunStatus::Diverged {
+            r.status = RunState::Diverged;
+        }
+    }
+    r.reached = plan
+        .suite
+        .targets
+        .iter()
+        .map(|t| epochs_to(&rows, t))
+        .collect();
+    r.rows = rows;
+    r
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| format!("{v:.4}"))
+}
+
+/// Writes `results.csv`.
+pub fn write_csv(path: &Path, plan: &PlanRecord, results: &[RunResult]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    let mut header: Vec<String> = [
+        "variant",
+        "seed",
+        "run_id",
+        "status",
+        "parameters",
+        "macs",
+        "epochs",
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(ALL_METRICS.iter().map(|m| m.name().to_string()));
+    header.extend(plan.suite.targets.iter().map(Target::column));
+    w.write_record(&header)?;
+    for r in results {
+        let mut row = vec![
+            r.variant.clone(),
+            r.seed.to_string(),
+            r.id.clone(),
+            r.status.label().to_string(),
+            r.parameters.map_or(String::new(), |v| v.to_string()),
+            r.macs.map_or(String::new(), |v| v.to_string()),
+            r.epochs.map_or(String::new(), |v| v.to_string()),
+        ];
+        row.extend(ALL_METRICS.iter().map(|m| fmt(r.values.get(m).copied())));
+        row.extend(
+            r.reached
+                .iter()
+                .map(|e| e.map_or("not reached".to_string(), |e| e.to_string())),
+        );
+        w.write_record(&row)?;
+    }
+    let bytes = w.into_inner().context("writing results.csv")?;
+    write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// The finished runs of variant `v`.
+pub fn finished<'a>(results: &'a [RunResult], v: &'a str) -> impl Iterator<Item = &'a RunResult> {
+    results
+        .iter()
+        .filter(move |r| r.variant == v && r.status == RunState::Done)
+}
+
+/// Values of metric `m` for variant `v` over its finished runs.
+pub fn values(results: &[RunResult], v: &str, m: Metric) -> Vec<f64> {
+    finished(results, v)
+        .filter_map(|r| r.values.get(&m).copied())
+        .collect()
+}

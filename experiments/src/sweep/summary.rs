@@ -1,0 +1,175 @@
+//! A suite report's `summary.md`: how the suite was run, then per variant the mean ± std over
+//! seeds of each metric, the difference to the baseline with a 95 % interval, the epochs to
+//! each target and the published number beside ours; then the runs that did not finish.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::base::stats::{diff_ci95, mean, std};
+use crate::config::suite::{Metric, Suite};
+use crate::record::rundir::write_atomic;
+use crate::sweep::report::{PlanRecord, RunResult, finished, values};
+use crate::sweep::runstore::RunState;
+
+/// The note under the table: how to read Δ and the published numbers.
+const FOOTNOTE: &str = "\nΔ: difference of means to the baseline, with Welch's 95 % interval where both sides \
+     have at least two runs. Published numbers come from the papers' own set-ups (data, \
+     epochs, scale) and are printed beside ours, not as a target.\n";
+
+/// Writes `summary.md`.
+pub fn write_summary(
+    path: &Path,
+    plan: &PlanRecord,
+    results: &[RunResult],
+    wall_s: Option<f64>,
+) -> Result<()> {
+    let mut md = intro(plan, results, wall_s);
+    md.push_str(&variant_table(&plan.suite, results));
+    md.push_str(&not_finished(results));
+    md.push_str(FOOTNOTE);
+    write_atomic(path, md.as_bytes())?;
+    Ok(())
+}
+
+/// The title, the question, and how this report's runs were made and how long they took.
+fn intro(plan: &PlanRecord, results: &[RunResult], wall_s: Option<f64>) -> String {
+    let s = &plan.suite;
+    let mut md = format!("# `{}`: {}\n\n{}\n\n", s.name, s.question, s.description);
+    md.push_str(&format!(
+        "- Base recipe `{}`; budget `{}`; dataset {}; seeds 0–{} per variant; executor {}.\n",
+        s.base,
+        plan.budget.name(),
+        plan.dataset
+            .as_deref()
+            .map_or("of the base recipe".to_string(), |d| format!("`{d}`")),
+        plan.seeds.saturating_sub(1),
+        plan.executor
+    ));
+    md.push_str(&format!("- Command: `{}`\n", plan.command));
+    let done = results
+        .iter()
+        .filter(|r| r.status == RunState::Done)
+        .count();
+    md.push_str(&format!(
+        "- Runs: {done} of {} finished{}.\n",
+        results.len(),
+        wall_s.map_or(String::new(), |w| format!(
+            "; this invocation took {:.0} s",
+            w
+        ))
+    ));
+    let run_time: f64 = results
+        .iter()
+        .filter_map(|r| r.values.get(&Metric::WallTimeS))
+        .sum();
+    md.push_str(&format!(
+        "- Training time of the finished runs, summed: {:.0} s.\n\n",
+        run_time
+    ));
+    md
+}
+
+/// The table: one row per variant.
+fn variant_table(s: &Suite, results: &[RunResult]) -> String {
+    let primary = s.metrics[0];
+    let mut header = vec!["variant".to_string(), "runs".into()];
+    header.extend(
+        s.metrics
+            .iter()
+            .map(|m| format!("{} (mean ± std)", m.name())),
+    );
+    header.push(format!(
+        "Δ {} vs `{}` (95 % CI)",
+        primary.name(),
+        s.baseline
+    ));
+    header.extend(s.targets.iter().map(|t| format!("{} (mean)", t.column())));
+    header.push("published".into());
+    let mut md = format!("| {} |\n", header.join(" | "));
+    md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    let base = values(results, &s.baseline, primary);
+    for v in &s.variant_names() {
+        md.push_str(&format!(
+            "| {} |\n",
+            variant_row(s, results, v, &base).join(" | ")
+        ));
+    }
+    md
+}
+
+/// A variant's cells: its finished runs, each metric, Δ to the baseline (`base`: the
+/// baseline's values of the primary metric), the epochs to each target, the published number.
+fn variant_row(s: &Suite, results: &[RunResult], v: &str, base: &[f64]) -> Vec<String> {
+    let primary = s.metrics[0];
+    let n = finished(results, v).count();
+    let mut cells = vec![format!("`{v}`"), n.to_string()];
+    cells.extend(s.metrics.iter().map(|&m| mean_std(&values(results, v, m))));
+    let here = values(results, v, primary);
+    cells.push(if v == s.baseline {
+        "baseline".into()
+    } else if here.is_empty() || base.is_empty() {
+        "–".into()
+    } else {
+        match diff_ci95(&here, base) {
+            (d, Some((lo, hi))) => format!("{d:+.2} [{lo:+.2}, {hi:+.2}]"),
+            (d, None) => format!("{d:+.2}"),
+        }
+    });
+    cells.extend((0..s.targets.len()).map(|k| target_cell(results, v, k)));
+    cells.push(s.published.get(v).map_or(String::new(), |p| {
+        format!("{} {:.2} ({})", p.metric.name(), p.value, p.source)
+    }));
+    cells
+}
+
+/// The mean epochs variant `v`'s finished runs took to reach target `k`, and how many
+/// reached it when not all did.
+fn target_cell(results: &[RunResult], v: &str, k: usize) -> String {
+    let reached: Vec<f64> = finished(results, v)
+        .filter_map(|r| r.reached.get(k).copied().flatten())
+        .map(|e| e as f64)
+        .collect();
+    let total = finished(results, v).count();
+    match reached.len() {
+        0 if total > 0 => "not reached".into(),
+        0 => "–".into(),
+        k if k < total => format!("{:.1} ({k} of {total} reached)", mean(&reached)),
+        _ => format!("{:.1}", mean(&reached)),
+    }
+}
+
+/// The list of runs that did not finish, with the first line of why (empty when all did).
+fn not_finished(results: &[RunResult]) -> String {
+    let failed: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.status != RunState::Done)
+        .collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut md = "\nNot finished:\n\n".to_string();
+    for r in failed {
+        md.push_str(&format!(
+            "- `{}` seed {} (`{}`): {}{}\n",
+            r.variant,
+            r.seed,
+            r.id,
+            r.status.label(),
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.note.lines().next().unwrap_or_default())
+            }
+        ));
+    }
+    md
+}
+
+fn mean_std(v: &[f64]) -> String {
+    match v.len() {
+        0 => "–".into(),
+        1 => format!("{:.2}", v[0]),
+        _ => format!("{:.2} ± {:.2}", mean(v), std(v)),
+    }
+}
