@@ -265,7 +265,9 @@ fn tensors(model: &convlab_models::Model) -> BTreeMap<String, Vec<f32>> {
 
 #[test]
 fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
-    use convlab_experiments::run::transfer::{TransferConfig, prepare, weight_layers};
+    use convlab_experiments::run::transfer::{
+        TransferConfig, TransferSource, prepare, weight_layers,
+    };
     let _g = crate::serial();
     let tmp = tempfile::tempdir().expect("tempdir");
     let base = train(recipe(4, &[]), &opts(tmp.path())).expect("base run");
@@ -303,7 +305,7 @@ fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
         (convlab_experiments::run::transfer::Regime::Partial, 0),
     ] {
         let cfg = TransferConfig {
-            from: base.dir().to_path_buf(),
+            from: TransferSource::Path(base.dir().to_path_buf()),
             regime,
             trainable_from: None,
             layers: Some(n),
@@ -360,7 +362,7 @@ fn the_first_n_layers_are_copied_and_the_rest_start_fresh() {
 
     // More layers than the model has below its classifier: named.
     let cfg = TransferConfig {
-        from: base.dir().to_path_buf(),
+        from: TransferSource::Path(base.dir().to_path_buf()),
         regime: convlab_experiments::run::transfer::Regime::Partial,
         trainable_from: None,
         layers: Some(5),
@@ -524,4 +526,51 @@ fn a_cut_network_keeps_its_early_layers_under_a_new_head() {
         .map(|_| ())
         .expect_err("no torchvision counterpart");
     assert!(e.to_string().contains("model.cut"), "{e}");
+}
+
+/// `transfer.from` is a path or a reference to another suite's run, read and printed as written
+/// (a run's identity hashes it that way); a reference has no path outside a suite's planner.
+#[test]
+fn transfer_sources_read_and_print_as_written() {
+    use convlab_experiments::config::recipe::TransferSource;
+    let reference: TransferSource = "suite:transfer-base/A".parse().expect("reference");
+    assert_eq!(
+        reference,
+        TransferSource::SuiteRun {
+            suite: "transfer-base".into(),
+            variant: "A".into(),
+            id: None
+        }
+    );
+    assert_eq!(reference.to_string(), "suite:transfer-base/A");
+    let e = reference.path().expect_err("no path before planning");
+    assert!(e.contains("convlab ablate"), "{e}");
+    let planned = "suite:suites/base.toml/B-small@00ff00ff00ff00ff";
+    let parsed: TransferSource = planned.parse().expect("a planned reference");
+    assert_eq!(parsed.to_string(), planned);
+    assert!(
+        matches!(&parsed, TransferSource::SuiteRun { suite, id: Some(_), .. } if suite == "suites/base.toml")
+    );
+    let path: TransferSource = "/weights/lenet.bpk".parse().expect("path");
+    assert_eq!(path.path().expect("path"), Path::new("/weights/lenet.bpk"));
+    let e = "suite:nonsense"
+        .parse::<TransferSource>()
+        .expect_err("no variant");
+    assert!(e.contains("expected `suite:<suite>/<variant>`"), "{e}");
+    // A recipe outside a suite that names another suite's run is an error naming the key.
+    let _guard = crate::serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let r = Recipe::load(
+        "smoke",
+        &[
+            "transfer.from=\"suite:transfer-base/A\"".into(),
+            "transfer.regime=\"fine-tune\"".into(),
+        ],
+    )
+    .expect("recipe");
+    let e = train(r, &opts(tmp.path()))
+        .err()
+        .expect("no weights to start from")
+        .to_string();
+    assert!(e.contains("transfer.from = `suite:transfer-base/A`"), "{e}");
 }

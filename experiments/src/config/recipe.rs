@@ -3,7 +3,7 @@
 //! key=value` overrides any field; unknown keys and bad values are errors naming the key.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use convlab_datasets::{AugmentConfig, DatasetName};
 use convlab_models::ModelConfig;
@@ -298,7 +298,8 @@ impl Recipe {
 
     /// The recipe's model config completed with its data's input shape and class count, known
     /// from the recipe alone (no data loaded); a `model.input` that differs from the data's is
-    /// an error. (`run::model::model_config` checks the same against the loaded data.)
+    /// an error. Before a run starts, `run::model::config_for_data` checks the same against the
+    /// loaded data (its shape and its classes).
     pub fn model_config(&self) -> anyhow::Result<ModelConfig> {
         let mut cfg = self.model.clone();
         let input = self.input_shape();
@@ -332,7 +333,7 @@ pub struct TransferConfig {
     /// A weights file (`convlab import`) or a run directory (its best checkpoint). In an
     /// ablation suite, `suite:<suite>/<variant>` names a run of another suite (same budget,
     /// dataset and seed), resolved when the suite is planned.
-    pub from: PathBuf,
+    pub from: TransferSource,
     pub regime: Regime,
     /// `partial`: the first trainable module (a path prefix such as `net.stages.2` or
     /// `net.features.layers.8`; see `convlab summary`). Everything before it is frozen.
@@ -348,6 +349,93 @@ pub struct TransferConfig {
     /// `partial`); the new head trains at the recipe's rate.
     #[serde(default = "one")]
     pub lr_scale: f64,
+}
+
+/// Where a transfer's weights come from (`transfer.from`), written as one string in TOML.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferSource {
+    /// A weights file (`convlab import`) or a run directory (its best checkpoint).
+    Path(PathBuf),
+    /// `suite:<suite>/<variant>`: that variant's run of another suite, for the same seed,
+    /// budget and dataset. Only the planner of a suite resolves it, into that run's directory;
+    /// while it hashes a run's identity the reference carries the other run's `id`
+    /// (`suite:<suite>/<variant>@<id>`), so a new source run makes a new identity.
+    SuiteRun {
+        suite: String,
+        variant: String,
+        id: Option<String>,
+    },
+}
+
+impl TransferSource {
+    /// The prefix of a reference to another suite's run.
+    pub const SUITE_PREFIX: &str = "suite:";
+
+    /// The weights' path; a suite reference has none until a suite's planner resolves it.
+    pub fn path(&self) -> Result<&Path, String> {
+        match self {
+            TransferSource::Path(p) => Ok(p),
+            TransferSource::SuiteRun { .. } => Err(format!(
+                "`{self}` names another suite's run, which only `convlab ablate` resolves (in a suite's `set`)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for TransferSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransferSource::Path(p) => write!(f, "{}", p.display()),
+            TransferSource::SuiteRun { suite, variant, id } => {
+                write!(f, "{}{suite}/{variant}", Self::SUITE_PREFIX)?;
+                match id {
+                    Some(id) => write!(f, "@{id}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for TransferSource {
+    type Err = String;
+
+    /// `suite:<suite>/<variant>[@<id>]` (the suite may be a path to a `.toml`), else a path.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some(reference) = s.strip_prefix(Self::SUITE_PREFIX) else {
+            return Ok(TransferSource::Path(PathBuf::from(s)));
+        };
+        let (reference, id) = match reference.split_once('@') {
+            Some((r, id)) => (r, Some(id.to_string())),
+            None => (reference, None),
+        };
+        let (suite, variant) = reference
+            .rsplit_once('/')
+            .filter(|(s, v)| !s.is_empty() && !v.is_empty())
+            .ok_or_else(|| format!("`{s}`: expected `{}<suite>/<variant>`", Self::SUITE_PREFIX))?;
+        Ok(TransferSource::SuiteRun {
+            suite: suite.to_string(),
+            variant: variant.to_string(),
+            id,
+        })
+    }
+}
+
+impl Serialize for TransferSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            TransferSource::Path(p) => p.serialize(s),
+            other => s.serialize_str(&other.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TransferSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 fn one() -> f64 {

@@ -111,7 +111,7 @@ impl LoadedRun {
         let epoch = checkpoint_epoch(&run, checkpoint)?;
         let selected = select(backend)?;
         let data = crate::run::data::prepare(&recipe, data_dir, false)?;
-        let cfg = crate::run::model::model_config(&recipe, &data)?;
+        let cfg = crate::run::model::config_for_data(&recipe, &data)?;
         let model = crate::run::model::load(&cfg, &run, epoch, &selected.device)
             .with_context(|| format!("evaluating {}", run.path().display()))?;
         Ok(LoadedRun {

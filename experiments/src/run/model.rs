@@ -13,7 +13,7 @@ use crate::run::data::RunData;
 
 /// The recipe's model config with the data's input shape and class count (a recipe that
 /// names different ones is an error).
-pub fn model_config(recipe: &Recipe, data: &RunData) -> Result<ModelConfig> {
+pub fn config_for_data(recipe: &Recipe, data: &RunData) -> Result<ModelConfig> {
     let mut cfg = recipe.model.clone();
     let classes = data.class_names.len();
     match cfg.input {

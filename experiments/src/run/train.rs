@@ -173,7 +173,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
             .with_context(|| format!("--epochs {epochs}"))?;
     }
     let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
-    let cfg = crate::run::model::model_config(&recipe, &data)?;
+    let cfg = crate::run::model::config_for_data(&recipe, &data)?;
     let template =
         crate::run::model::classifier(&recipe, cfg.init(&selected.device.clone().autodiff())?);
     let epoch = resumable_epoch(&run, resume.from_epoch, &template)?;
@@ -357,7 +357,7 @@ impl Session {
     /// The model stage: the recipe's config completed by the data, the module built with the
     /// recipe's seed, a transfer applied (its plan printed), the first filters drawn.
     fn build_model(&self, device: &Device) -> Result<Built> {
-        let cfg = crate::run::model::model_config(&self.recipe, &self.data)?;
+        let cfg = crate::run::model::config_for_data(&self.recipe, &self.data)?;
         let model = crate::run::model::build(&cfg, device, self.recipe.seed)?;
         let (model, transfer) = match &self.recipe.transfer {
             Some(t) => {

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use crate::config::recipe::{Regime, TransferConfig};
+pub use crate::config::recipe::{Regime, TransferConfig, TransferSource};
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::{Module, ParamGroup};
 use burn::store::ModuleSnapshot;
@@ -44,7 +44,7 @@ impl TransferPlan {
     pub fn describe(&self, cfg: &TransferConfig) -> String {
         format!(
             "transfer from {} ({}{}): {} tensors copied, {} new, {} frozen, {} trainable{}",
-            cfg.from.display(),
+            cfg.from,
             match cfg.regime {
                 Regime::FeatureExtract => "feature-extract",
                 Regime::Partial => "partial",
@@ -199,12 +199,16 @@ fn param_names(model: &Model) -> Vec<(String, Vec<usize>)> {
 /// The source model of `transfer.from`, loaded on flex; an error unless it is `model`'s
 /// architecture.
 fn source(cfg: &TransferConfig, model: &Model) -> Result<Model> {
-    let (src, info) = crate::run::weights::load(&cfg.from, &Device::flex(), None)
-        .with_context(|| format!("transfer.from = {}", cfg.from.display()))?;
+    let path = cfg
+        .from
+        .path()
+        .map_err(|e| anyhow::anyhow!("transfer.from = {e}"))?;
+    let (src, info) = crate::run::weights::load(path, &Device::flex(), None)
+        .with_context(|| format!("transfer.from = {}", cfg.from))?;
     if src.arch != model.arch {
         bail!(
             "transfer.from = {}: the weights are {}, the recipe's model is {}",
-            cfg.from.display(),
+            cfg.from,
             info.arch,
             model.arch.name()
         );
@@ -258,7 +262,7 @@ fn to_copy(
             Some(_) if is_head(&t.name) => {}
             Some(s) => bail!(
                 "transfer.from = {}: `{}` is {:?} there and {:?} here",
-                cfg.from.display(),
+                cfg.from,
                 t.name,
                 t.shape.as_slice(),
                 s
@@ -267,7 +271,7 @@ fn to_copy(
             None if model.cut.is_some() => {}
             None => bail!(
                 "transfer.from = {}: `{}` has no place in {}",
-                cfg.from.display(),
+                cfg.from,
                 t.name,
                 model.arch.name()
             ),
@@ -291,10 +295,7 @@ fn left_new(
         .filter(|n| !copied.contains(n.as_str()))
         .collect();
     if let Some(n) = new.iter().find(|n| !is_head(n) && !limited) {
-        bail!(
-            "transfer.from = {}: `{n}` is not in the source",
-            cfg.from.display()
-        );
+        bail!("transfer.from = {}: `{n}` is not in the source", cfg.from);
     }
     Ok(new)
 }
@@ -305,7 +306,7 @@ fn copy_into(cfg: &TransferConfig, model: &mut Model, tensors: Vec<PackTensor>) 
     if !result.errors.is_empty() || !result.unused.is_empty() {
         bail!(
             "transfer.from = {}: copying the weights failed: {:?} {:?}",
-            cfg.from.display(),
+            cfg.from,
             result.errors,
             result.unused
         );

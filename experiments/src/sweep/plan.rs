@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::config::overrides::Override;
-use crate::config::recipe::{Recipe, RecipeError};
+use crate::config::recipe::{Recipe, RecipeError, TransferSource};
 use crate::config::suite::{Budget, BudgetName, Suite, overrides};
 use crate::sweep::runstore::RunStore;
 
@@ -25,7 +25,7 @@ pub struct PlanOptions {
 }
 
 /// The prefix of a `transfer.from` that names another suite's run.
-pub const SUITE_REF: &str = "suite:";
+pub const SUITE_REF: &str = TransferSource::SUITE_PREFIX;
 
 /// One run of a suite.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,25 +191,31 @@ fn planned_run(
     let mut run_dir = None;
     let mut needs = None;
     if let Some(t) = recipe.transfer.as_mut()
-        && let Some(reference) = t
-            .from
-            .to_str()
-            .and_then(|f| f.strip_prefix(SUITE_REF))
-            .map(str::to_string)
+        && let TransferSource::SuiteRun {
+            suite: name,
+            variant: other_variant,
+            ..
+        } = &t.from
     {
-        let (other, id) = resolve_ref(&reference, seed, refs.opts, refs.depth, &mut refs.suites)
-            .map_err(|message| RecipeError::Field {
+        let (name, other_variant) = (name.clone(), other_variant.clone());
+        let (other, id) = resolve_ref(&name, &other_variant, seed, refs).map_err(|message| {
+            RecipeError::Field {
                 recipe: suite.name.clone(),
                 key: "transfer.from".into(),
                 message,
-            })?;
+            }
+        })?;
         run_dir = Some(RunStore::new(&refs.opts.out, &other).dir(&id));
-        t.from = format!("{SUITE_REF}{reference}@{id}").into();
-        needs = Some(reference);
+        needs = Some(format!("{name}/{other_variant}"));
+        t.from = TransferSource::SuiteRun {
+            suite: name,
+            variant: other_variant,
+            id: Some(id),
+        };
     }
     let id = run_id(&recipe);
     if let (Some(t), Some(dir)) = (recipe.transfer.as_mut(), run_dir) {
-        t.from = dir;
+        t.from = TransferSource::Path(dir);
     }
     Ok(PlannedRun {
         variant: variant.to_string(),
@@ -221,22 +227,17 @@ fn planned_run(
     })
 }
 
-/// The run a `suite:<suite>/<variant>` reference names for seed `seed` (the other suite's
+/// The run a `suite:<name>/<variant>` reference names for seed `seed` (the other suite's
 /// seed `seed mod its seeds`), planned with the same budget, dataset and seeds: its suite's
 /// name and its id.
 fn resolve_ref(
-    reference: &str,
+    name: &str,
+    variant: &str,
     seed: u64,
-    opts: &PlanOptions,
-    depth: usize,
-    cache: &mut BTreeMap<String, (String, Vec<PlannedRun>)>,
+    refs: &mut Refs<'_>,
 ) -> Result<(String, String), String> {
-    let (name, variant) = reference
-        .rsplit_once('/')
-        .filter(|(s, v)| !s.is_empty() && !v.is_empty())
-        .ok_or_else(|| {
-            format!("`{SUITE_REF}{reference}`: expected `{SUITE_REF}<suite>/<variant>`")
-        })?;
+    let reference = format!("{name}/{variant}");
+    let (opts, depth, cache) = (refs.opts, refs.depth, &mut refs.suites);
     if depth >= 4 {
         return Err(format!(
             "`{SUITE_REF}{reference}`: suites refer to each other in a cycle"

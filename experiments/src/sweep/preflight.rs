@@ -50,7 +50,7 @@ pub fn ensure_data(runs: &[PlannedRun], dir: Option<&Path>, fetch: bool) -> Resu
 /// The state of the other suite's run a planned run starts from (`None`: it starts from none).
 fn source_state(r: &PlannedRun) -> Option<(String, RunState)> {
     let needs = r.needs.as_ref()?;
-    let dir = &r.recipe.transfer.as_ref()?.from;
+    let dir = r.recipe.transfer.as_ref()?.from.path().ok()?;
     let state = match (dir.parent(), dir.file_name()) {
         (Some(root), Some(id)) => RunStore::at(root).state(&id.to_string_lossy()),
         _ => RunState::New,
