@@ -332,6 +332,32 @@ fn an_interrupted_suite_resumes_without_rerunning_finished_runs() {
     );
 }
 
+/// A suite none of whose runs finished has no answer: it exits non-zero after its report
+/// (issue 21, finding 7: it used to exit 0).
+#[test]
+fn a_suite_with_no_finished_run_fails() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = write_suite(
+        tmp.path(),
+        "all-fail",
+        512,
+        1,
+        r#"{ name = "a", set = { "optimizer.lr" = 1e6 } }"#,
+    );
+    let out = tmp.path().join("out");
+    let o = convlab(&[
+        "ablate",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("no run of the suite finished"), "{t}");
+    assert!(report_dir(&t).join("summary.md").is_file(), "{t}");
+}
+
 #[test]
 fn failed_runs_are_kept_and_rerun_only_with_retry_failed() {
     let _g = serial();

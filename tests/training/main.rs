@@ -3,6 +3,7 @@
 
 mod diagnostics;
 mod ensemble;
+mod faults;
 mod metrics;
 mod pictures;
 mod report;

@@ -68,27 +68,33 @@ pub struct TrainArgs {
 
 impl TrainArgs {
     /// `--set` in order, then the typed flags (`--epochs`, `--batch-size`, `--lr`, `--seed`),
-    /// which win over a `--set` of the same key.
-    pub fn overrides(&self) -> Vec<Override> {
+    /// which win over a `--set` of the same key. Recipes hold integers as TOML does (64-bit
+    /// signed): a larger flag is an error, never a wrapped number.
+    pub fn overrides(&self) -> Result<Vec<Override>> {
+        let int = |flag: &str, v: u64| {
+            i64::try_from(v)
+                .map(toml::Value::Integer)
+                .map_err(|_| anyhow::anyhow!("{flag} {v}: at most {} (a TOML integer)", i64::MAX))
+        };
         let mut o = self.set.clone();
         let flags = [
-            (
-                "epochs",
-                self.epochs.map(|v| toml::Value::Integer(v as i64)),
-            ),
+            ("epochs", "--epochs", self.epochs.map(|v| v as u64)),
             (
                 "batch_size",
-                self.batch_size.map(|v| toml::Value::Integer(v as i64)),
+                "--batch-size",
+                self.batch_size.map(|v| v as u64),
             ),
-            ("optimizer.lr", self.lr.map(toml::Value::Float)),
-            ("seed", self.seed.map(|v| toml::Value::Integer(v as i64))),
+            ("seed", "--seed", self.seed),
         ];
-        o.extend(
-            flags
-                .into_iter()
-                .filter_map(|(k, v)| Some(Override::set(k, v?))),
-        );
-        o
+        for (key, flag, v) in flags {
+            if let Some(v) = v {
+                o.push(Override::set(key, int(flag, v)?));
+            }
+        }
+        if let Some(lr) = self.lr {
+            o.push(Override::set("optimizer.lr", lr));
+        }
+        Ok(o)
     }
 
     /// The flags `--resume` cannot honour: a resumed run keeps its recipe, seed, batch size and
@@ -180,7 +186,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         )?
     } else {
         let name = a.recipe.clone().unwrap_or_default();
-        let mut recipe = Recipe::resolve(&name, &a.overrides())?;
+        let mut recipe = Recipe::resolve(&name, &a.overrides()?)?;
         if let Some(n) = a.name {
             recipe.name = n;
         }

@@ -32,6 +32,9 @@ use anyhow::{Context, Result, bail};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+/// The most trials one stage of a search may sample (each one is a run directory).
+pub const MAX_TRIALS: usize = 10_000;
+
 /// How one key is sampled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -252,6 +255,12 @@ impl Stage {
     fn check(&self, name: &str, i: usize) -> Result<()> {
         if self.trials == 0 || self.epochs == 0 {
             bail!("{name}: `stages[{i}]`: trials and epochs must be at least 1");
+        }
+        if self.trials > MAX_TRIALS {
+            bail!(
+                "{name}: `stages[{i}].trials`: at most {MAX_TRIALS}, got {}",
+                self.trials
+            );
         }
         if let Some(r) = self.rungs.iter().find(|&&r| r == 0 || r >= self.epochs) {
             bail!(

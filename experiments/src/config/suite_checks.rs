@@ -5,6 +5,9 @@ use std::collections::BTreeSet;
 
 use crate::config::suite::{Axis, Result, Suite, SuiteError};
 
+/// The most seeds per variant a suite may ask for (each one is a run directory).
+pub const MAX_SEEDS: usize = 1000;
+
 /// A failed check: the key and what is wrong with it.
 type Check = std::result::Result<(), (String, String)>;
 
@@ -36,8 +39,11 @@ impl Suite {
                 "needs at least one metric (the first is primary)",
             );
         }
-        if self.seeds == 0 {
-            return fail("seeds", "must be at least 1");
+        if !(1..=MAX_SEEDS).contains(&self.seeds) {
+            return fail(
+                "seeds",
+                format!("must be between 1 and {MAX_SEEDS}, got {}", self.seeds),
+            );
         }
         Ok(())
     }

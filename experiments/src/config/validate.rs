@@ -7,6 +7,12 @@ use crate::config::recipe::{
     ScheduleConfig, ScheduleKind,
 };
 
+/// The largest image side a recipe may ask for (input, resize, synthetic shape, side plus
+/// padding): far above any of the zoo's inputs (224/227), far below what exhausts memory.
+pub const MAX_SIDE: usize = 4096;
+/// The most synthetic images a recipe may ask for, per split.
+pub const MAX_SYNTHETIC: usize = 1_000_000;
+
 /// A failed check: the key and what is wrong with it.
 type Check = std::result::Result<(), (&'static str, String)>;
 
@@ -51,6 +57,20 @@ impl Recipe {
     }
 
     fn check_train(&self) -> Check {
+        if self.train.early_stopping_patience == Some(0) {
+            return fail(
+                "train.early_stopping_patience",
+                "must be at least 1 (leave it out to train every epoch)",
+            );
+        }
+        if let Some([c, h, w]) = self.model.input
+            && (c > 64 || h > MAX_SIDE || w > MAX_SIDE)
+        {
+            return fail(
+                "model.input",
+                format!("at most 64 channels and {MAX_SIDE} pixels a side, got [{c}, {h}, {w}]"),
+            );
+        }
         if let Some(p) = self.train.label_smoothing
             && !(0.0..1.0).contains(&p)
         {
@@ -85,10 +105,16 @@ fn check_optimizer(o: &OptimizerConfig) -> Check {
     if o.kind != OptimizerKind::Sgd && (o.momentum != 0.0 || o.nesterov) {
         return fail("optimizer.momentum", "applies to sgd only");
     }
-    if o.eps.is_nan() || o.eps <= 0.0 || o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
+    if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) {
         return fail(
             "optimizer.betas",
-            "betas must be in [0, 1) and eps positive",
+            format!("must be in [0, 1), got {:?}", o.betas),
+        );
+    }
+    if !(o.eps.is_finite() && o.eps > 0.0) {
+        return fail(
+            "optimizer.eps",
+            format!("must be a positive finite number, got {}", o.eps),
         );
     }
     Ok(())
@@ -139,15 +165,62 @@ fn check_data(d: &DataConfig) -> Check {
             format!("must be in (0, 1), got {}", d.valid_fraction),
         );
     }
+    check_sizes(d)?;
     match d.dataset {
         DatasetKind::Synthetic
             if d.samples.unwrap_or(0) == 0 || d.classes.unwrap_or(0) == 0 || d.shape.is_none() =>
         {
             fail("data", "synthetic data needs samples, classes and shape")
         }
+        DatasetKind::Synthetic if d.test_samples == Some(0) => fail(
+            "data.test_samples",
+            "must be at least 1 (leave it out for the default)",
+        ),
         DatasetKind::Folder if d.path.is_none() || d.shape.is_none() => {
             fail("data", "folder data needs path and shape")
         }
         _ => Ok(()),
     }
+}
+
+/// Sizes checked before anything is allocated: sides after resizing and padding, synthetic
+/// image counts, an empty test subset.
+fn check_sizes(d: &DataConfig) -> Check {
+    let side = |key: &'static str, v: usize| {
+        if v > MAX_SIDE {
+            fail(key, format!("at most {MAX_SIDE} pixels, got {v}"))
+        } else {
+            Ok(())
+        }
+    };
+    if d.pad > MAX_SIDE / 2 {
+        return fail(
+            "data.pad",
+            format!(
+                "at most {} pixels on each side, got {}",
+                MAX_SIDE / 2,
+                d.pad
+            ),
+        );
+    }
+    for v in d.resize.into_iter().flatten() {
+        side("data.resize", v + 2 * d.pad)?;
+    }
+    for v in d.shape.iter().flat_map(|s| s[1..].to_vec()) {
+        side("data.shape", v + 2 * d.pad)?;
+    }
+    for (key, n) in [
+        ("data.samples", d.samples),
+        ("data.test_samples", d.test_samples),
+    ] {
+        if let Some(n) = n.filter(|&n| n > MAX_SYNTHETIC) {
+            return fail(key, format!("at most {MAX_SYNTHETIC} images, got {n}"));
+        }
+    }
+    for (key, limit) in [("data.limit", d.limit), ("data.test_limit", d.test_limit)] {
+        if limit == Some(0) {
+            return fail(key, "0 images leaves nothing to train or test on");
+        }
+    }
+    Ok(())
 }

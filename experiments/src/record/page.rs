@@ -121,7 +121,12 @@ pub fn render(dir: &Path) -> Result<String> {
     let run = RunDir::open(dir)?;
     let recipe = run.recipe()?;
     let recipe_text = std::fs::read_to_string(run.file("recipe.toml")).unwrap_or_default();
-    let summary = run.summary().ok();
+    // A summary that exists but cannot be read is said so, never taken for a run in progress.
+    let summary = match run.summary() {
+        Ok(s) => Ok(s),
+        Err(_) if !run.file(crate::record::rundir::SUMMARY).exists() => Err(None),
+        Err(e) => Err(Some(e.to_string())),
+    };
     let info = run.info().ok();
     let rows = run.metrics().unwrap_or_default();
     let (params, dead) = diagnostics::read(dir).unwrap_or_default();
@@ -177,13 +182,24 @@ fn head_section(page: &mut Page, dir: &Path, recipe: &Recipe) {
 }
 
 /// How the run ended, from `summary.json` (and when it started, from `run.json`).
-fn outcome_section(page: &mut Page, summary: Option<&RunSummary>, info: Option<&RunInfo>) {
-    let Some(s) = summary else {
-        page.p(
-            "missing",
-            "no summary.json: the run is still training, or stopped before it finished",
-        );
-        return;
+fn outcome_section(
+    page: &mut Page,
+    summary: Result<&RunSummary, &Option<String>>,
+    info: Option<&RunInfo>,
+) {
+    let s = match summary {
+        Ok(s) => s,
+        Err(None) => {
+            page.p(
+                "missing",
+                "no summary.json: the run is still training, or stopped before it finished",
+            );
+            return;
+        }
+        Err(Some(e)) => {
+            page.p("missing", &format!("summary.json cannot be read: {e}"));
+            return;
+        }
     };
     let test = s.test.as_ref();
     let mut facts = vec![

@@ -19,6 +19,8 @@ pub const INFO: &str = "run.json";
 pub const METRICS: &str = "metrics.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const CHECKPOINTS: &str = "checkpoint";
+/// The advisory lock (`flock`) that the process writing a run holds, with its pid inside.
+pub const LOCK: &str = ".lock";
 
 #[derive(Debug, Error)]
 pub enum RunDirError {
@@ -36,6 +38,13 @@ pub enum RunDirError {
     Recipe(#[from] RecipeError),
     #[error("no free run directory name under {}", .0.display())]
     NoFreeName(PathBuf),
+    #[error("run name `{0}`: expected one plain name (letters, digits, `-`, `_`, `.`), no path")]
+    BadName(String),
+    #[error(
+        "{}: in use by another convlab process ({holder}); wait for it to end or stop it",
+        path.display()
+    )]
+    Busy { path: PathBuf, holder: String },
 }
 
 type Result<T, E = RunDirError> = std::result::Result<T, E>;
@@ -44,6 +53,30 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
     move |source| RunDirError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// A name that stays one directory below where it is joined: not empty, not `.` or `..`, no
+/// separator, no control characters (`train --name`, `search --name`, recipe names).
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+}
+
+/// A run's write lock, held while it lives (see [`RunDir::lock`]).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// `pid N` as the holder wrote it into the lock file (`pid unknown` before it has).
+fn holder_text(path: &Path) -> String {
+    match std::fs::read_to_string(path).map(|s| s.trim().to_string()) {
+        Ok(pid) if !pid.is_empty() => format!("pid {pid}"),
+        _ => "pid unknown".into(),
     }
 }
 
@@ -198,7 +231,11 @@ pub struct RunDir {
 
 impl RunDir {
     /// `<out>/<recipe>/<YYYYmmdd-HHMMSS>` (with a numeric suffix if taken): never overwrites.
+    /// The recipe's name must be one plain name ([`plain_name`]): a run stays under `out`.
     pub fn create(out: &Path, recipe: &str) -> Result<RunDir> {
+        if !plain_name(recipe) {
+            return Err(RunDirError::BadName(recipe.to_string()));
+        }
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
         Self::create_named(&out.join(recipe), &stamp)
     }
@@ -241,6 +278,42 @@ impl RunDir {
         Ok(RunDir {
             path: path.to_path_buf(),
         })
+    }
+
+    /// Takes the run's write lock (an advisory `flock` on `.lock`, released when the
+    /// [`RunLock`] drops or the process ends, kill -9 included). Another process holding it is
+    /// an error naming its pid.
+    pub fn lock(&self) -> Result<RunLock> {
+        let path = self.file(LOCK);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0).map_err(io(&path))?;
+                write!(file, "{}", std::process::id()).map_err(io(&path))?;
+                Ok(RunLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunDirError::Busy {
+                path: self.path.clone(),
+                holder: holder_text(&path),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+        }
+    }
+
+    /// The process writing the run in `dir` right now, if any (`pid N`).
+    pub fn writer(dir: &Path) -> Option<String> {
+        let path = dir.join(LOCK);
+        let file = std::fs::File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => None,
+            Err(_) => Some(holder_text(&path)),
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -19,7 +19,7 @@ use crate::base::loader::EpochLoader;
 use crate::base::metrics::Evaluation;
 use crate::config::recipe::Recipe;
 use crate::record::renderer::{Progress, SharedProgress};
-use crate::record::rundir::{EpochRow, RunDir, RunInfo, RunStatus, RunSummary};
+use crate::record::rundir::{EpochRow, RunDir, RunInfo, RunLock, RunStatus, RunSummary};
 use crate::run::checkpoint::resumable_epoch;
 use crate::run::classifier::Classifier;
 use crate::run::data::{RunData, prepare};
@@ -120,6 +120,7 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         Some(dir) => RunDir::create_at(dir)?,
         None => RunDir::create(&opts.out, &recipe.name)?,
     };
+    let lock = run.lock()?;
     run.write_recipe(&recipe)?;
     run.write_info(&RunInfo {
         recipe: recipe.name.clone(),
@@ -138,6 +139,7 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         overfit_batches: opts.overfit_batches,
         resume_epoch: None,
         rows: vec![],
+        _lock: lock,
     }
     .run(opts)
 }
@@ -145,6 +147,8 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
 /// Continues a run from a checkpoint, with the recipe, backend and data it started with.
 pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result<RunOutcome> {
     let run = RunDir::open(dir)?;
+    // Before anything is read: a run another process is writing is refused, never merged.
+    let lock = run.lock()?;
     let mut recipe = run.recipe()?;
     let info = run.info().with_context(|| {
         format!(
@@ -194,6 +198,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
         overfit_batches: info.overfit_batches,
         resume_epoch: Some(epoch),
         rows,
+        _lock: lock,
     }
     .run(opts)
 }
@@ -235,6 +240,8 @@ struct Session {
     overfit_batches: Option<usize>,
     resume_epoch: Option<usize>,
     rows: Vec<EpochRow>,
+    /// The run directory's write lock, held until the session ends.
+    _lock: RunLock,
 }
 
 impl Session {

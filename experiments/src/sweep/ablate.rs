@@ -78,6 +78,13 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
     }
     let results = write_report(&report_dir, &record, Some(started.elapsed().as_secs_f64()))?;
     print_finished(&report_dir, &results);
+    if !results.iter().any(|r| r.status == RunState::Done) {
+        // A suite none of whose runs finished has no answer: a failure, not a success.
+        bail!(
+            "no run of the suite finished; {} says why each stopped",
+            report_dir.join("summary.md").display()
+        );
+    }
     Ok(report_dir)
 }
 

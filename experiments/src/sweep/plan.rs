@@ -135,8 +135,12 @@ fn plan_at(
         ));
     }
     let seeds = opts.seeds.unwrap_or(suite.seeds);
-    if seeds == 0 {
-        return Err(field("seeds", "must be at least 1".into()));
+    let most = crate::config::suite_checks::MAX_SEEDS;
+    if !(1..=most).contains(&seeds) {
+        return Err(field(
+            "seeds",
+            format!("must be between 1 and {most}, got {seeds}"),
+        ));
     }
     let mut runs = vec![];
     let mut refs = Refs {

@@ -212,6 +212,13 @@ impl RunStore {
     /// The run's next step, from its state: an incomplete attempt, or a failed one that is
     /// retried, is set aside first so that the run starts afresh.
     pub fn next_step(&self, id: &str, retry_failed: bool) -> std::io::Result<NextStep> {
+        if let Some(writer) = RunDir::writer(&self.dir(id)) {
+            // An earlier invocation's run still going: never moved aside or resumed under it.
+            return Err(std::io::Error::other(format!(
+                "{}: still being written by {writer}; wait for it to end or stop it",
+                self.dir(id).display()
+            )));
+        }
         Ok(match self.state(id) {
             RunState::Done => NextStep::Skip,
             RunState::Interrupted => NextStep::Resume,

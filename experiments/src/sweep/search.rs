@@ -110,6 +110,14 @@ impl<'a> Search<'a> {
     /// Reads the space and the base recipe, names the search (`<recipe>-<space file>` unless
     /// named), and makes its directories.
     fn open(opts: &'a SearchOptions) -> Result<Self> {
+        if let Some(n) = opts.trials
+            && !(1..=crate::config::space::MAX_TRIALS).contains(&n)
+        {
+            bail!(
+                "--trials {n}: must be between 1 and {}",
+                crate::config::space::MAX_TRIALS
+            );
+        }
         let space = Space::load(&opts.space)?;
         let base = Recipe::resolve(&opts.recipe, &[])?;
         let name = opts.name.clone().unwrap_or_else(|| {
@@ -120,6 +128,9 @@ impl<'a> Search<'a> {
                 .unwrap_or_else(|| "space".into());
             format!("{}-{stem}", base.name)
         });
+        if !crate::record::rundir::plain_name(&name) {
+            bail!("--name `{name}`: expected one plain name (no path); the search lives in --out");
+        }
         let dir = opts.out.join(&name);
         let store = RunStore::new(&opts.out, &name);
         std::fs::create_dir_all(store.root())?;
@@ -158,7 +169,7 @@ impl<'a> Search<'a> {
         params: &BTreeMap<String, Param>,
     ) -> Result<Vec<Trial>> {
         let n = match (k, self.opts.trials) {
-            (0, Some(n)) if n > 0 => n,
+            (0, Some(n)) => n,
             _ => stage.trials,
         };
         let mut trials = trials::sample_stage(

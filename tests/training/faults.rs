@@ -1,0 +1,186 @@
+//! A user's bad day, part one (issue 21's findings 2, 5, 6 and 7): a run directory another
+//! process is writing, names that would leave `--out`, sizes that would exhaust memory, and
+//! values that used to be accepted in silence. Each ends in an error naming the key or the file.
+
+use clap::Parser;
+use convlab_experiments::config::recipe::Recipe;
+use convlab_experiments::record::rundir::{RunDir, plain_name};
+use convlab_experiments::sweep::runstore::RunStore;
+use convlab_experiments::{ResumeOptions, resume, train};
+
+use crate::{opts, serial};
+
+fn smoke(sets: &[&str]) -> Result<Recipe, String> {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    Recipe::load("smoke", &sets).map_err(|e| e.to_string())
+}
+
+/// Finding 2: a second writer of a run directory is refused, naming the holder's pid; the lock
+/// goes with the holder. A suite never sets aside or resumes a run someone is writing.
+#[test]
+fn a_run_being_written_is_refused_to_a_second_writer() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let first = train(smoke(&["epochs=1"]).expect("recipe"), &opts(tmp.path())).expect("run");
+    let run = RunDir::open(first.dir()).expect("open");
+    let held = run.lock().expect("lock");
+    let pid = format!("pid {}", std::process::id());
+    assert_eq!(RunDir::writer(run.path()), Some(pid.clone()));
+    let extend = ResumeOptions {
+        epochs: Some(2),
+        from_epoch: None,
+    };
+    let e = resume(run.path(), &opts(tmp.path()), &extend)
+        .err()
+        .expect("a second writer")
+        .to_string();
+    assert!(
+        e.contains("in use by another convlab process") && e.contains(&pid),
+        "{e}"
+    );
+    // A suite's store refuses to move it aside or resume it.
+    let parent = run.path().parent().expect("parent");
+    let id = run
+        .path()
+        .file_name()
+        .expect("id")
+        .to_string_lossy()
+        .into_owned();
+    let e = RunStore::at(parent)
+        .next_step(&id, true)
+        .expect_err("live run")
+        .to_string();
+    assert!(
+        e.contains("still being written by") && e.contains(&pid),
+        "{e}"
+    );
+    drop(held);
+    assert_eq!(RunDir::writer(run.path()), None);
+    let out = resume(run.path(), &opts(tmp.path()), &extend).expect("resume once free");
+    assert_eq!(out.summary.epochs, 2);
+}
+
+/// Finding 6: a run's or a search's name is one directory name, never a path out of `--out`.
+#[test]
+fn names_stay_inside_out() {
+    for bad in ["../../x", "a/b", "..", ".", "", "a\\b"] {
+        assert!(!plain_name(bad), "{bad:?}");
+    }
+    for good in ["lenet-fashion", "smoke_2", "v1.2"] {
+        assert!(plain_name(good), "{good:?}");
+    }
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let mut recipe = smoke(&["epochs=1"]).expect("recipe");
+    recipe.name = "../../escaped".into();
+    let e = train(recipe, &opts(&out))
+        .err()
+        .expect("bad name")
+        .to_string();
+    assert!(
+        e.contains("`../../escaped`") && e.contains("no path"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("escaped").exists() && !out.exists());
+}
+
+/// Findings 5 and 7: sizes beyond any sane run and values that trained nonsense are errors
+/// naming the key (and the limit), before anything is allocated.
+#[test]
+fn impossible_sizes_and_silent_nonsense_name_their_key() {
+    let cases: [(&[&str], &str); 9] = [
+        (&["model.input=[3, 100000, 100000]"], "model.input"),
+        (&["data.pad=100000"], "data.pad"),
+        (&["data.samples=1000000000"], "data.samples"),
+        (&["data.test_samples=0"], "data.test_samples"),
+        (&["data.limit=0"], "data.limit"),
+        (
+            &["train.early_stopping_patience=0"],
+            "train.early_stopping_patience",
+        ),
+        (
+            &[
+                "optimizer.kind=\"adam\"",
+                "optimizer.momentum=0.0",
+                "optimizer.eps=inf",
+            ],
+            "optimizer.eps",
+        ),
+        (&["data.shape=[1, 100000, 8]"], "data.shape"),
+        (&["data.resize=[5000, 5000]"], "data.resize"),
+    ];
+    for (sets, key) in cases {
+        let e = smoke(sets).expect_err(key);
+        assert!(e.contains(&format!("`{key}`")), "{sets:?}: {e}");
+    }
+    let suite = |seeds: &str| {
+        convlab_experiments::config::suite::Suite::parse(
+            "big",
+            &format!(
+                "description = \"d\"\nquestion = \"q\"\nbase = \"smoke\"\nseeds = {seeds}\nbaseline = \"a\"\nmetrics = [\"test_acc\"]\n[[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}]\n"
+            ),
+        )
+    };
+    assert!(suite("2").is_ok());
+    let e = suite("1000000000").expect_err("seeds").to_string();
+    assert!(e.contains("seeds") && e.contains("1000"), "{e}");
+    let space = |trials: &str| {
+        convlab_experiments::config::space::Space::parse(
+            "big",
+            &format!(
+                "seed = 0\n[params.\"optimizer.lr\"]\nkind = \"log-uniform\"\nlow = 1e-3\nhigh = 1.0\n[[stages]]\ntrials = {trials}\nepochs = 1\n"
+            ),
+        )
+    };
+    assert!(space("4").is_ok());
+    let e = space("1000000000000").expect_err("trials").to_string();
+    assert!(e.contains("trials") && e.contains("10000"), "{e}");
+}
+
+/// Finding 7: `--seed` beyond a TOML integer is an error saying so, not "invalid type: string"
+/// (nor a wrapped negative number).
+#[test]
+fn a_seed_beyond_toml_integers_says_so() {
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: convlab_experiments::cli::Command,
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().to_str().expect("utf8");
+    let cli = Cli::try_parse_from([
+        "convlab",
+        "train",
+        "smoke",
+        "--seed",
+        "18446744073709551615",
+        "--out",
+        out,
+        "--no-fetch",
+    ])
+    .expect("parse");
+    let e = convlab_experiments::cli::run(cli.command)
+        .expect_err("too large")
+        .to_string();
+    assert!(
+        e.contains("--seed 18446744073709551615: at most 9223372036854775807"),
+        "{e}"
+    );
+}
+
+/// Finding 7: a report of a run whose summary cannot be read says so, instead of calling the
+/// run still in training.
+#[test]
+fn a_report_names_an_unreadable_summary() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = train(smoke(&["epochs=1"]).expect("recipe"), &opts(tmp.path())).expect("run");
+    std::fs::write(run.dir().join("summary.json"), "{ not json").expect("corrupt");
+    let page = convlab_experiments::record::page::render(run.dir()).expect("page");
+    assert!(
+        page.contains("summary.json cannot be read"),
+        "a corrupt summary is named"
+    );
+    assert!(!page.contains("still training"));
+}
