@@ -184,3 +184,65 @@ fn a_report_names_an_unreadable_summary() {
     );
     assert!(!page.contains("still training"));
 }
+
+/// Finding 3: a checkpoint whose bytes changed after it was written (one flipped byte) is an
+/// error naming the file on every load (evaluation, a run used as weights, resume), offering the
+/// epochs that still verify; the sidecars are `sha256sum -c` compatible.
+#[test]
+fn a_flipped_byte_in_a_checkpoint_is_named_on_every_load() {
+    use convlab_experiments::Backend;
+    use convlab_experiments::run::eval::{CheckpointChoice, Split, evaluate_run};
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = train(smoke(&["epochs=2"]).expect("recipe"), &opts(tmp.path())).expect("run");
+    let ckpt = run.dir().join("checkpoint");
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "model-2.bpk.sha256", "optim-1.bpk.sha256"])
+        .current_dir(&ckpt)
+        .output()
+        .expect("sha256sum");
+    assert!(check.status.success(), "{check:?}");
+    let eval = || {
+        evaluate_run(
+            run.dir(),
+            Split::Test,
+            CheckpointChoice::Last,
+            Backend::Flex,
+            None,
+        )
+    };
+    eval().expect("an intact run evaluates");
+    let model = ckpt.join("model-2.bpk");
+    let mut bytes = std::fs::read(&model).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x80;
+    std::fs::write(&model, bytes).expect("flip");
+    let e = format!("{:#}", eval().err().expect("a flipped byte"));
+    assert!(
+        e.contains("model-2.bpk") && e.contains("SHA-256") && e.contains("verifies: [1]"),
+        "{e}"
+    );
+    let e = format!(
+        "{:#}",
+        convlab_experiments::run::weights::load(run.dir(), &burn::tensor::Device::flex(), None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    );
+    // The run's best checkpoint may be epoch 1 (intact) or 2 (flipped): only the latter errs.
+    if run.run.best_epoch().expect("best") == Some(2) {
+        assert!(e.contains("model-2.bpk"), "{e}");
+    }
+    let extend = ResumeOptions {
+        epochs: Some(3),
+        from_epoch: None,
+    };
+    let e = resume(run.dir(), &opts(tmp.path()), &extend)
+        .err()
+        .expect("resume from a changed checkpoint")
+        .to_string();
+    assert!(
+        e.contains("model-2.bpk") && e.contains("SHA-256") && e.contains("--from-epoch 1"),
+        "{e}"
+    );
+}

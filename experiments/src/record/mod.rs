@@ -3,6 +3,7 @@
 //! diagnostics files and their warnings, the TensorBoard event file and the HTML report page.
 //! Everything here reads and writes files; nothing here trains.
 
+pub mod checksum;
 pub mod diagnostics;
 pub mod page;
 pub mod pictures;

@@ -12,7 +12,7 @@ use burn::store::ModuleRecord;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use thiserror::Error;
 
-use crate::record::rundir::{RunDir, write_atomic};
+use crate::record::rundir::RunDir;
 use crate::run::classifier::Classifier;
 
 /// Saves each record to `<dir>/<name>-<epoch>.bpk` through a temporary file and a rename.
@@ -40,7 +40,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
             .checkpoint_into_bytes()
             .map_err(CheckpointerError::Record)?;
         std::fs::create_dir_all(self.run.checkpoint_dir()).map_err(CheckpointerError::IOError)?;
-        write_atomic(&self.path(epoch), &bytes)
+        crate::record::checksum::write(&self.path(epoch), &bytes)
             .map_err(|e| CheckpointerError::IOError(std::io::Error::other(e.to_string())))
     }
 
@@ -49,11 +49,7 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicCheckpointer {
     }
 
     fn delete(&self, epoch: usize) -> Result<(), CheckpointerError> {
-        let path = self.path(epoch);
-        if path.exists() {
-            std::fs::remove_file(path).map_err(CheckpointerError::IOError)?;
-        }
-        Ok(())
+        crate::record::checksum::remove(&self.path(epoch)).map_err(CheckpointerError::IOError)
     }
 }
 
@@ -86,11 +82,12 @@ pub enum CheckpointError {
     },
 }
 
-/// Reads the three records of `epoch` and applies the model record to `template`; the first
-/// file that fails is named with the reason.
+/// Verifies the three records of `epoch` against their checksums, reads them and applies the
+/// model record to `template`; the first file that fails is named with the reason.
 fn check_epoch(run: &RunDir, epoch: usize, template: &Classifier) -> Result<(), (PathBuf, String)> {
     let attempt = |kind: &'static str| -> Result<(), String> {
         let path = run.checkpoint_file(kind, epoch);
+        crate::record::checksum::verify(&path).map_err(|e| e.to_string())?;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
             "model" => ModuleRecord::load(&path)
                 .map_err(|e| e.to_string())

@@ -46,7 +46,14 @@ impl Ending {
         paused: bool,
     ) -> Result<Ending> {
         if let Some(e) = &result.error {
-            bail!("training failed: {e}");
+            let resume = match run.last_checkpoint() {
+                Some(epoch) => format!(
+                    "the last complete checkpoint is epoch {epoch}; once the cause is fixed: convlab train --resume {}",
+                    run.path().display()
+                ),
+                None => "no epoch was checkpointed".to_string(),
+            };
+            bail!("training stopped: {e}; {resume}");
         }
         let p = progress.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = &p.write_error {

@@ -10,8 +10,7 @@ use burn::data::dataloader::DataLoader;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::tensor::Device;
 use burn::train::checkpoint::{
-    AsyncCheckpointer, ComposedCheckpointingStrategy, KeepLastNCheckpoints,
-    MetricCheckpointingStrategy,
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{LearningRateMetric, LossMetric};
@@ -72,10 +71,13 @@ pub fn training(
     .metric_valid_numeric(RankAccuracy::new(5.min(classes)))
     .metric_train_numeric(LearningRateMetric::new())
     .num_epochs(epochs.pause_at.unwrap_or(epochs.all))
+    // burn-train runs each checkpointer on a thread of its own and reports a failed save (a
+    // full disk) to the interrupter, which ends training with an error; an extra asynchronous
+    // wrapper of ours would have no interrupter and panic instead.
     .with_custom_checkpointers(
-        AsyncCheckpointer::new(AtomicCheckpointer::new(run, "model")),
-        AsyncCheckpointer::new(AtomicCheckpointer::new(run, "optim")),
-        AsyncCheckpointer::new(AtomicCheckpointer::new(run, "scheduler")),
+        AtomicCheckpointer::new(run, "model"),
+        AtomicCheckpointer::new(run, "optim"),
+        AtomicCheckpointer::new(run, "scheduler"),
     )
     .with_checkpointing_strategy(
         ComposedCheckpointingStrategy::builder()

@@ -63,8 +63,24 @@ pub fn classifier(recipe: &Recipe, model: Model) -> Classifier {
 }
 
 /// The model of `checkpoint/model-<epoch>.bpk` (saved as a [`Classifier`]) on `device`.
+/// Its checksum is verified first: a mismatch names the file and the epochs whose model files
+/// still verify.
 pub fn load(cfg: &ModelConfig, run: &RunDir, epoch: usize, device: &Device) -> Result<Model> {
     let path = run.checkpoint_file("model", epoch);
+    if let Err(e) = crate::record::checksum::verify(&path) {
+        let good: Vec<usize> = run
+            .checkpoint_epochs()
+            .into_iter()
+            .filter(|&k| {
+                k != epoch
+                    && matches!(
+                        crate::record::checksum::verify(&run.checkpoint_file("model", k)),
+                        Ok(crate::record::checksum::Verified::Yes)
+                    )
+            })
+            .collect();
+        bail!("{e}; epochs whose model checkpoint verifies: {good:?}");
+    }
     let classifier = Classifier::new(cfg.init(device)?, 0.0, 0.0);
     let classifier = classifier
         .try_load_file(&path)

@@ -94,7 +94,7 @@ pub fn save(model: &Model, info: &WeightsInfo, path: &Path) -> Result<(PathBuf, 
         .into_record()
         .into_bytes()
         .map_err(|e| anyhow!("{}: cannot encode the weights: {e:?}", bpk.display()))?;
-    write_atomic(&bpk, &bytes)?;
+    crate::record::checksum::write(&bpk, &bytes)?;
     write_atomic(&json, serde_json::to_string_pretty(info)?.as_bytes())?;
     Ok((bpk, json))
 }
@@ -115,6 +115,7 @@ pub fn load(path: &Path, device: &Device, data_dir: Option<&Path>) -> Result<(Mo
     })?;
     let info: WeightsInfo = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a weights description", json.display()))?;
+    crate::record::checksum::verify(&bpk)?;
     let model = info.config()?.init(device)?;
     let model = model
         .try_load_file(&bpk)
