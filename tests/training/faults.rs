@@ -246,3 +246,47 @@ fn a_flipped_byte_in_a_checkpoint_is_named_on_every_load() {
         "{e}"
     );
 }
+
+/// Finding 4: a resume never rewrites history: rows lost from `metrics.csv` are an error naming
+/// the file and the missing epochs, not a run whose summary forgets its best epoch. Finding 8:
+/// a resume removes the temporary files a killed writer left behind.
+#[test]
+fn a_resume_refuses_a_lost_history_and_clears_leftovers() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = train(smoke(&["epochs=2"]).expect("recipe"), &opts(tmp.path())).expect("run");
+    let metrics = run.dir().join("metrics.csv");
+    let kept = std::fs::read_to_string(&metrics).expect("metrics");
+    let header = kept.lines().next().expect("header").to_string();
+    std::fs::write(&metrics, format!("{header}\n")).expect("empty history");
+    let extend = ResumeOptions {
+        epochs: Some(3),
+        from_epoch: None,
+    };
+    let e = resume(run.dir(), &opts(tmp.path()), &extend)
+        .err()
+        .expect("a lost history")
+        .to_string();
+    assert!(
+        e.contains("metrics.csv") && e.contains("missing [1, 2]") && e.contains("refused"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&metrics).expect("metrics"),
+        format!("{header}\n")
+    );
+    std::fs::write(&metrics, kept).expect("restore");
+    let leftovers = [
+        run.dir().join(".tmp-AbC123"),
+        run.dir().join("curves.tmp.png"),
+        run.dir().join("checkpoint/.tmp-XyZ789"),
+    ];
+    for f in &leftovers {
+        std::fs::write(f, b"torn").expect("leftover");
+    }
+    let out = resume(run.dir(), &opts(tmp.path()), &extend).expect("resume");
+    assert_eq!(out.summary.epochs, 3);
+    for f in &leftovers {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+}

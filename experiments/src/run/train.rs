@@ -149,6 +149,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
     let run = RunDir::open(dir)?;
     // Before anything is read: a run another process is writing is refused, never merged.
     let lock = run.lock()?;
+    remove_leftovers(&run);
     let mut recipe = run.recipe()?;
     let info = run.info().with_context(|| {
         format!(
@@ -187,6 +188,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
         .into_iter()
         .filter(|r| r.epoch <= epoch)
         .collect();
+    check_history(&run, &rows, epoch)?;
     run.write_metrics(&rows)?;
     run.write_recipe(&recipe)?;
     println!("resuming {} from epoch {epoch}", run.path().display());
@@ -201,6 +203,54 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
         _lock: lock,
     }
     .run(opts)
+}
+
+/// A resume continues a history, never rewrites one: `metrics.csv` must hold exactly one row
+/// for each epoch up to the checkpoint it resumes from (a run whose rows were lost would
+/// otherwise end with a summary that forgets its best epochs).
+fn check_history(run: &RunDir, rows: &[EpochRow], epoch: usize) -> Result<()> {
+    let have: Vec<usize> = rows.iter().map(|r| r.epoch).collect();
+    let want: Vec<usize> = (1..=epoch).collect();
+    if have != want {
+        let missing: Vec<usize> = want.iter().copied().filter(|e| !have.contains(e)).collect();
+        // The last checkpoint whose history is whole, if any.
+        let whole = have.iter().zip(1..).take_while(|(h, k)| **h == *k).count();
+        let offer = run
+            .complete_checkpoints()
+            .into_iter()
+            .rev()
+            .find(|&k| k <= whole)
+            .map_or(String::new(), |k| {
+                format!(
+                    "; epoch {k}'s history is whole: convlab train --resume {} --from-epoch {k}",
+                    run.path().display()
+                )
+            });
+        bail!(
+            "{}: the checkpoint is epoch {epoch} but the file has rows for epochs {have:?} (missing {missing:?}); resuming would rewrite the run's history, so it is refused{offer}",
+            run.file(crate::record::rundir::METRICS).display()
+        );
+    }
+    Ok(())
+}
+
+/// Temporary files of atomic writes that a killed process left behind (`.tmp-*` and pictures'
+/// `*.tmp.png`, in the run directory and its checkpoints), removed under the run's lock: nobody
+/// else is writing them.
+fn remove_leftovers(run: &RunDir) {
+    for dir in [run.path().to_path_buf(), run.checkpoint_dir()] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if (name.starts_with(".tmp-") || name.ends_with(".tmp.png"))
+                && let Err(e) = std::fs::remove_file(entry.path())
+            {
+                eprintln!("warning: {} not removed: {e}", entry.path().display());
+            }
+        }
+    }
 }
 
 /// Initial loss on one training batch next to ln(classes), the seed notes' first sanity
