@@ -12,14 +12,16 @@ use burn::tensor::Device;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
-use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{LearningRateMetric, LossMetric};
+use burn::train::logger::{InMemoryMetricLogger, MetricLogger};
+use burn::train::metric::store::{Aggregate, Direction, EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{LearningRateMetric, LossMetric, MetricDefinition, NumericEntry};
 use burn::train::{Interrupter, SupervisedTraining};
 
 use crate::base::loader::EpochLoader;
 use crate::base::metrics::{Objective, RankAccuracy};
 use crate::config::recipe::Recipe;
 use crate::record::renderer::{Patience, RunRenderer, SharedProgress};
+use crate::record::rundir::EpochRow;
 use crate::record::rundir::RunDir;
 use crate::run::checkpoint::AtomicCheckpointer;
 use crate::run::classifier::{Classifier, StepCounter};
@@ -90,7 +92,8 @@ pub fn training(
             ))
             .build(),
     )
-    .with_application_logger(None);
+    .with_application_logger(None)
+    .with_metric_logger(RunMetricLogger::new(progress, epochs.start));
     if let Some(patience) = recipe.train.early_stopping_patience {
         training = training.early_stopping(Patience {
             patience,
@@ -108,6 +111,65 @@ pub fn training(
             .with_recipe_epochs(recipe.epochs),
     ));
     (training, interrupter)
+}
+
+/// The metric store burn-train reads to keep the best checkpoint, in memory: burn-train's own
+/// file logger writes per-batch logs into the run directory and panics when a write fails (a
+/// full disk); `metrics.csv` is the run's record. Epochs of earlier sessions of a resumed run
+/// are answered from its rows: each epoch's final training and validation loss, exactly the
+/// values burn-train aggregated when it logged them (the checkpointing strategy reads the
+/// validation loss).
+struct RunMetricLogger {
+    memory: InMemoryMetricLogger,
+    /// Rows of the epochs before this session.
+    history: Vec<EpochRow>,
+    /// The epoch this session starts after.
+    start: usize,
+}
+
+impl RunMetricLogger {
+    fn new(progress: &SharedProgress, start: usize) -> Self {
+        let rows = progress.lock().map(|p| p.rows.clone()).unwrap_or_default();
+        Self {
+            memory: InMemoryMetricLogger::new(),
+            history: rows.into_iter().filter(|r| r.epoch <= start).collect(),
+            start,
+        }
+    }
+}
+
+impl MetricLogger for RunMetricLogger {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        self.memory.log(update, epoch, split);
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        if epoch > self.start {
+            // The in-memory logger counts epochs from the first one it saw.
+            return self.memory.read_numeric(name, epoch - self.start, split);
+        }
+        let Some(row) = self.history.iter().find(|r| r.epoch == epoch) else {
+            return Ok(vec![]);
+        };
+        Ok(match (name, split) {
+            ("Loss", Split::Valid) => vec![NumericEntry::Final(row.valid_loss)],
+            ("Loss", Split::Train) => vec![NumericEntry::Final(row.train_loss)],
+            _ => vec![],
+        })
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.memory.log_metric_definition(definition);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        self.memory.log_epoch_summary(summary);
+    }
 }
 
 /// Diagnostics for a run whose recipe asks for them (`diagnostics.every > 0`): the probe batch

@@ -120,7 +120,14 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         Some(dir) => RunDir::create_at(dir)?,
         None => RunDir::create(&opts.out, &recipe.name)?,
     };
-    let lock = run.lock()?;
+    let lock = match run.lock() {
+        Ok(lock) => lock,
+        Err(e) => {
+            // The directory was made just now (never an existing one): leave nothing behind.
+            let _ = std::fs::remove_dir_all(run.path());
+            return Err(e.into());
+        }
+    };
     run.write_recipe(&recipe)?;
     run.write_info(&RunInfo {
         recipe: recipe.name.clone(),
