@@ -1178,3 +1178,69 @@ fn a_full_disk_stops_a_run_cleanly_and_it_resumes() {
         }
     }
 }
+
+/// Issue 21, finding 2: `ablate` killed with -9 leaves no orphan training on: its child stops
+/// after its current batch once its parent is gone (its lock then free), and the next
+/// invocation resumes or restarts the run instead of colliding with it.
+#[test]
+fn runs_of_a_killed_sweep_stop_and_the_sweep_resumes() {
+    use convlab_experiments::record::rundir::RunDir;
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = write_suite(
+        tmp.path(),
+        "orphan",
+        20000,
+        8,
+        r#"{ name = "a", set = { "optimizer.lr" = 0.05 } }"#,
+    );
+    let out = tmp.path().join("out");
+    let args = [
+        "ablate",
+        suite.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let mut sweep = Command::new(EXE)
+        .args(args)
+        .env("BURN_DEVICE", "flex")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = out.join("orphan").join("runs");
+    let live = |runs: &Path| -> Option<PathBuf> {
+        std::fs::read_dir(runs)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.is_dir() && RunDir::writer(p).is_some())
+    };
+    let started = Instant::now();
+    let run = loop {
+        if let Some(run) = live(&runs) {
+            break run;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    sweep.kill().unwrap(); // SIGKILL: no chance to stop its children itself
+    sweep.wait().unwrap();
+    let killed = Instant::now();
+    while RunDir::writer(&run).is_some() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the orphaned run is still writing {}",
+            run.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // It stopped because its parent was gone, well before its last epoch.
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"status\": \"interrupted\""), "{summary}");
+    let t = ok(&args);
+    assert!(t.contains("(1 of 1 runs finished)"), "{t}");
+}

@@ -219,6 +219,7 @@ pub fn watch(
     classifier.counter = Some(StepCounter::new(interrupter.clone(), stop_after, nan_after));
     if handle_signals {
         install_signal_handler(interrupter.clone());
+        stop_with_parent(interrupter.clone());
     }
 }
 
@@ -237,6 +238,37 @@ pub fn scheduler(
         scheduler = scheduler.with_group(group, schedule(recipe.optimizer.lr * scale));
     }
     scheduler
+}
+
+/// Set by a sweep's local executor to its own pid: the run it starts stops (after the current
+/// batch, its last checkpoint kept) once that process is gone, even when it was killed with -9,
+/// instead of running on as an orphan that the sweep's next invocation would collide with.
+pub const PARENT_ENV: &str = "CONVLAB_STOP_WITH_PARENT";
+
+/// Watches the parent named by [`PARENT_ENV`] (twice a second) and stops the run when this
+/// process has been handed to another parent.
+fn stop_with_parent(interrupter: Interrupter) {
+    let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return;
+    };
+    #[cfg(unix)]
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!(
+                    "the sweep that started this run (pid {parent}) is gone: stopping after the current batch"
+                );
+                interrupter.stop(Some("the sweep that started this run is gone"));
+                return;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (parent, interrupter);
 }
 
 static SIGNAL_TARGET: Mutex<Option<Interrupter>> = Mutex::new(None);

@@ -111,6 +111,12 @@ fn spawn(ctx: &JobContext, store: &RunStore, job: &Job) -> Result<Child> {
     command
         .args(&cmd[1..])
         .envs(ctx.env())
+        // The run stops when this process is gone (even killed with -9): see
+        // `run::learner::PARENT_ENV`.
+        .env(
+            crate::run::learner::PARENT_ENV,
+            std::process::id().to_string(),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
