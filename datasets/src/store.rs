@@ -22,8 +22,21 @@ pub enum FileState {
     Missing,
     /// Present; not yet checked (`info` does not read the files).
     Present,
+    /// Its checksum (published, or recorded when its verified archive was unpacked) matches.
     Verified,
+    /// Complete and well-formed (format, size, record count), but no checksum is known for it
+    /// (a CIFAR file copied in by hand, without the manifest an unpacked archive leaves).
+    FormatOnly,
     Invalid(String),
+}
+
+/// How far [`verify_file`] could check a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Against a checksum.
+    Checksum,
+    /// Format and size only: no checksum is known.
+    FormatOnly,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,8 +61,9 @@ pub fn locate(dataset: DatasetName, file: &DataFile, dir: &Path) -> Option<PathB
         .find(|p| p.is_file())
 }
 
-/// Checks one file's content; `Ok` means it is complete and what upstream published.
-pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
+/// Checks one file's content: complete and well-formed, and what upstream published when a
+/// checksum is known ([`Checked`] says which).
+pub fn verify_file(path: &Path, file: &DataFile) -> Result<Checked> {
     match &file.check {
         Check::Cifar { records, kind } => {
             let bytes = read(path)?;
@@ -63,7 +77,7 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
                 Some(expected) => {
                     let found = md5_hex(&bytes);
                     if found == expected {
-                        Ok(())
+                        Ok(Checked::Checksum)
                     } else {
                         Err(DataError::Checksum {
                             path: path.into(),
@@ -73,13 +87,13 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
                         })
                     }
                 }
-                None => Ok(()),
+                None => Ok(Checked::FormatOnly),
             }
         }
         Check::Idx { gz_md5, raw_md5 } => {
             let bytes = read(path)?;
             if crate::io::is_gzip(&bytes) && md5_hex(&bytes) == *gz_md5 {
-                return Ok(());
+                return Ok(Checked::Checksum);
             }
             let raw = if crate::io::is_gzip(&bytes) {
                 crate::io::gunzip(path, &bytes)?
@@ -90,7 +104,7 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<()> {
                 Some(expected) => {
                     let found = md5_hex(&raw);
                     if found == *expected {
-                        Ok(())
+                        Ok(Checked::Checksum)
                     } else {
                         Err(DataError::Checksum {
                             path: path.into(),
@@ -126,7 +140,8 @@ pub fn report(dataset: DatasetName, dir: &Path, deep: bool) -> Vec<FileReport> {
                 (None, _) => FileState::Missing,
                 (Some(_), false) => FileState::Present,
                 (Some(p), true) => match verify_file(p, &f) {
-                    Ok(()) => FileState::Verified,
+                    Ok(Checked::Checksum) => FileState::Verified,
+                    Ok(Checked::FormatOnly) => FileState::FormatOnly,
                     Err(e) => FileState::Invalid(e.to_string()),
                 },
             };

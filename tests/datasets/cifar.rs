@@ -155,3 +155,28 @@ fn verify_checks_the_recorded_md5_of_cifar_files() {
         .collect();
     assert_eq!(bad, ["data_batch_3.bin"], "{r:?}");
 }
+
+/// `data verify` says when it could check only a file's format: CIFAR files without the
+/// manifest of an unpacked archive have no checksum to compare (issue 21, finding 7: they were
+/// called "verified").
+#[test]
+fn verify_says_format_only_without_a_checksum() {
+    use convlab_datasets::{FileState, report};
+    let dir = tempfile::tempdir().expect("tmp");
+    let folder = dir.path().join("cifar-10-batches-bin");
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ] {
+        super::write(
+            &folder.join(format!("{name}.bin")),
+            &batch(10_000, |i| (i % 10) as u8),
+        );
+    }
+    let r = report(DatasetName::Cifar10, dir.path(), true);
+    assert!(r.iter().all(|f| f.state == FileState::FormatOnly), "{r:?}");
+}

@@ -65,7 +65,8 @@ pub fn run(action: DataAction) -> Result<()> {
     let mut t = table::new(&["file", "bytes", "state", "path"]);
     for f in &files {
         let state = match &f.state {
-            FileState::Verified => "verified".to_string(),
+            FileState::Verified => "verified (md5)".to_string(),
+            FileState::FormatOnly => "format ok (no checksum known)".to_string(),
             FileState::Present => "present".to_string(),
             FileState::Missing => {
                 problems += 1;
