@@ -290,3 +290,34 @@ fn a_resume_refuses_a_lost_history_and_clears_leftovers() {
         assert!(!f.exists(), "{} left behind", f.display());
     }
 }
+
+/// Finding 8: a paused and resumed run keeps the checkpoints an uninterrupted run keeps (the
+/// last two epochs and the best), not also the epoch it paused at.
+#[test]
+fn a_resumed_run_keeps_the_checkpoints_of_an_uninterrupted_one() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let listing = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("checkpoint"))
+            .expect("checkpoints")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let whole = train(
+        smoke(&["epochs=6"]).expect("recipe"),
+        &opts(&tmp.path().join("a")),
+    )
+    .expect("uninterrupted");
+    let paused = convlab_experiments::TrainOptions {
+        until_epoch: Some(3),
+        ..opts(&tmp.path().join("b"))
+    };
+    let part = train(smoke(&["epochs=6"]).expect("recipe"), &paused).expect("paused");
+    assert!(listing(part.dir()).contains(&"model-3.bpk".to_string()));
+    let resumed = resume(part.dir(), &opts(tmp.path()), &ResumeOptions::default()).expect("resume");
+    assert_eq!(resumed.summary.epochs, 6);
+    assert_eq!(listing(resumed.dir()), listing(whole.dir()));
+}

@@ -112,6 +112,34 @@ pub fn evaluate_test(
     Ok(evaluation)
 }
 
+/// Checkpoints an earlier session left that burn-train's strategy of this session never tracked
+/// (the epoch a run paused or was interrupted at): removed once a resumed run has finished, so
+/// that it keeps what an uninterrupted run keeps, the last two epochs and the one with the
+/// lowest validation loss. A file that cannot be removed is a warning.
+pub fn prune_stale(run: &RunDir, rows: &[EpochRow]) {
+    let complete = run.complete_checkpoints();
+    let mut keep: Vec<usize> = complete.iter().rev().take(2).copied().collect();
+    if let Some(best) = rows
+        .iter()
+        .filter(|r| r.valid_loss.is_finite())
+        .min_by(|a, b| a.valid_loss.total_cmp(&b.valid_loss))
+    {
+        keep.push(best.epoch);
+    }
+    for epoch in run
+        .checkpoint_epochs()
+        .into_iter()
+        .filter(|e| !keep.contains(e))
+    {
+        for kind in ["model", "optim", "scheduler"] {
+            let path = run.checkpoint_file(kind, epoch);
+            if let Err(e) = crate::record::checksum::remove(&path) {
+                eprintln!("warning: {} not removed: {e}", path.display());
+            }
+        }
+    }
+}
+
 /// What the summary needs besides the ending and the test evaluation.
 pub struct Facts<'a> {
     pub recipe: &'a Recipe,

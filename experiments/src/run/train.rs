@@ -358,6 +358,13 @@ impl Session {
         }
         let paused = epochs.pause_at.is_some();
         let ending = Ending::of(&self.run, &result, &wired.progress, paused)?;
+        let finished = matches!(
+            ending.status,
+            RunStatus::Completed | RunStatus::EarlyStopped
+        );
+        if self.resume_epoch.is_some() && finished {
+            finish::prune_stale(&self.run, &ending.rows);
+        }
         let best = self.run.best_epoch()?;
         let test = self.test(&ending, best, &cfg, &device)?;
         let facts = finish::Facts {
