@@ -321,3 +321,26 @@ fn a_resumed_run_keeps_the_checkpoints_of_an_uninterrupted_one() {
     assert_eq!(resumed.summary.epochs, 6);
     assert_eq!(listing(resumed.dir()), listing(whole.dir()));
 }
+
+/// Finding 6: `extends` names a built-in recipe or a sibling file, never a path, so a recipe
+/// cannot make convlab read (and echo in an error) any file on the machine.
+#[test]
+fn extends_follows_no_path() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("base.toml"), "extends = \"smoke\"\n").expect("write");
+    for bad in ["/etc/passwd", "../../etc/passwd", "base.toml", ".."] {
+        let child = dir.path().join("child.toml");
+        std::fs::write(&child, format!("extends = {bad:?}\n")).expect("write");
+        let e = Recipe::load(child.to_str().expect("utf8"), &[])
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            e.contains("`extends`") && e.contains("paths are not followed") && !e.contains("root:"),
+            "{bad}: {e}"
+        );
+    }
+    // A sibling by name and a built-in name still work.
+    let child = dir.path().join("child.toml");
+    std::fs::write(&child, "extends = \"base\"\n").expect("write");
+    Recipe::load(child.to_str().expect("utf8"), &[]).expect("a sibling");
+}

@@ -89,6 +89,22 @@ pub(crate) fn load_table(
             key: "extends".into(),
             message: "expected the name of a recipe".into(),
         })?;
+        // A name, never a path: a recipe (or one downloaded with a suite) must not make convlab
+        // read, and echo in an error, any file on the machine.
+        let plain = !base.is_empty()
+            && !base.contains(['/', '\\'])
+            && !base.ends_with(".toml")
+            && base != ".."
+            && base != ".";
+        if !plain {
+            return Err(RecipeError::Field {
+                recipe: name.clone(),
+                key: "extends".into(),
+                message: format!(
+                    "`{base}`: name a built-in recipe or a file beside this one (without `.toml`); paths are not followed"
+                ),
+            });
+        }
         if !seen.insert(base.to_string()) {
             return Err(RecipeError::Cycle {
                 recipe: name,

@@ -113,17 +113,21 @@ impl SearchReport<'_> {
         Ok(())
     }
 
-    /// `best.toml`: the best values as a recipe extending the base (nested tables, ready for
-    /// `convlab train`).
+    /// `best.toml`: the best values as a recipe extending the base, or holding the whole base
+    /// when it came from a file (nested tables, ready for `convlab train`).
     fn write_best(&self, best: &Trial) -> Result<()> {
-        let mut table = toml::Table::new();
-        table.insert(
-            "extends".into(),
-            toml::Value::String(match Path::new(self.recipe) {
-                p if p.is_file() => std::fs::canonicalize(p)?.display().to_string(),
-                _ => self.recipe.to_string(),
-            }),
-        );
+        // A built-in base is extended by name; a base read from a file is written out whole,
+        // since `extends` follows no path.
+        let mut table = if Path::new(self.recipe).is_file() {
+            self.base.to_toml().parse::<toml::Table>()?
+        } else {
+            let mut t = toml::Table::new();
+            t.insert(
+                "extends".into(),
+                toml::Value::String(self.recipe.to_string()),
+            );
+            t
+        };
         table.insert(
             "description".into(),
             toml::Value::String(format!(
