@@ -11,4 +11,5 @@ pub mod recipe;
 pub mod space;
 pub mod suite;
 pub mod suite_checks;
+pub mod transfer;
 pub mod validate;

@@ -1,7 +1,7 @@
 //! Checkpoints: burn-train's three records (model, optimizer, scheduler) per epoch, written
-//! atomically (burn-train's own file checkpointer writes in place, so a process killed while
-//! saving leaves a torn file), and checked before a resume hands them to burn-train (which
-//! panics on an unreadable one).
+//! atomically with a checksum sidecar (burn-train's own file checkpointer writes in place, so a
+//! process killed while saving leaves a torn file), and checked before a resume hands them to
+//! burn-train (which panics on an unreadable one), together with the history they continue.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use burn::store::ModuleRecord;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};
 use thiserror::Error;
 
-use crate::record::rundir::RunDir;
+use crate::record::rundir::{EpochRow, RunDir};
 use crate::run::classifier::Classifier;
 
 /// Saves each record to `<dir>/<name>-<epoch>.bpk` through a temporary file and a rename.
@@ -152,4 +152,52 @@ pub fn resumable_epoch(
         }
     })?;
     Ok(epoch)
+}
+
+/// A resume continues a history, never rewrites one: `metrics.csv` must hold exactly one row
+/// for each epoch up to the checkpoint it resumes from (a run whose rows were lost would
+/// otherwise end with a summary that forgets its best epochs).
+pub fn check_history(run: &RunDir, rows: &[EpochRow], epoch: usize) -> anyhow::Result<()> {
+    let have: Vec<usize> = rows.iter().map(|r| r.epoch).collect();
+    let want: Vec<usize> = (1..=epoch).collect();
+    if have != want {
+        let missing: Vec<usize> = want.iter().copied().filter(|e| !have.contains(e)).collect();
+        // The last checkpoint whose history is whole, if any.
+        let whole = have.iter().zip(1..).take_while(|(h, k)| **h == *k).count();
+        let offer = run
+            .complete_checkpoints()
+            .into_iter()
+            .rev()
+            .find(|&k| k <= whole)
+            .map_or(String::new(), |k| {
+                format!(
+                    "; epoch {k}'s history is whole: convlab train --resume {} --from-epoch {k}",
+                    run.path().display()
+                )
+            });
+        anyhow::bail!(
+            "{}: the checkpoint is epoch {epoch} but the file has rows for epochs {have:?} (missing {missing:?}); resuming would rewrite the run's history, so it is refused{offer}",
+            run.file(crate::record::rundir::METRICS).display()
+        );
+    }
+    Ok(())
+}
+
+/// Temporary files of atomic writes that a killed process left behind (`.tmp-*` and pictures'
+/// `*.tmp.png`, in the run directory and its checkpoints), removed under the run's lock: nobody
+/// else is writing them.
+pub fn remove_leftovers(run: &RunDir) {
+    for dir in [run.path().to_path_buf(), run.checkpoint_dir()] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if (name.starts_with(".tmp-") || name.ends_with(".tmp.png"))
+                && let Err(e) = std::fs::remove_file(entry.path())
+            {
+                eprintln!("warning: {} not removed: {e}", entry.path().display());
+            }
+        }
+    }
 }

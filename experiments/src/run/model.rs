@@ -2,6 +2,7 @@
 //! on a device with its parameters drawn in a fixed order, or loaded from a checkpoint.
 
 use anyhow::{Result, anyhow, bail};
+use burn::data::dataloader::DataLoader;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use convlab_models::{Model, ModelConfig};
@@ -86,4 +87,33 @@ pub fn load(cfg: &ModelConfig, run: &RunDir, epoch: usize, device: &Device) -> R
         .try_load_file(&path)
         .map_err(|e| anyhow!("{}: cannot load checkpoint: {e}", path.display()))?;
     Ok(classifier.model)
+}
+
+/// Initial loss on one training batch next to ln(classes), the seed notes' first sanity
+/// check. Computed in evaluation mode (no batch-norm statistics move, no random draws). A
+/// model that starts from copied weights (`pretrained`) is expected to be below it.
+pub fn initial_loss_check(
+    model: &convlab_models::Model,
+    loader: &crate::base::loader::EpochLoader,
+    classes: usize,
+    pretrained: bool,
+) {
+    let Some(Ok(batch)) = loader.iter().next() else {
+        return;
+    };
+    let logits = model.forward(batch.images);
+    let loss = crate::run::classifier::cross_entropy(logits, batch.targets, 0.0)
+        .mean()
+        .into_scalar::<f32>() as f64;
+    let expected = (classes as f64).ln();
+    let note = if !loss.is_finite() || (loss - expected).abs() > 0.5 * expected + 0.2 {
+        if pretrained && loss < expected {
+            "  (below: the copied weights already know something)"
+        } else {
+            "  WARNING: far from ln(classes); check the initialisation, labels and normalisation"
+        }
+    } else {
+        ""
+    };
+    println!("initial loss {loss:.4} (ln {classes} = {expected:.4}){note}");
 }

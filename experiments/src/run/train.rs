@@ -156,7 +156,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
     let run = RunDir::open(dir)?;
     // Before anything is read: a run another process is writing is refused, never merged.
     let lock = run.lock()?;
-    remove_leftovers(&run);
+    crate::run::checkpoint::remove_leftovers(&run);
     let mut recipe = run.recipe()?;
     let info = run.info().with_context(|| {
         format!(
@@ -195,7 +195,7 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
         .into_iter()
         .filter(|r| r.epoch <= epoch)
         .collect();
-    check_history(&run, &rows, epoch)?;
+    crate::run::checkpoint::check_history(&run, &rows, epoch)?;
     run.write_metrics(&rows)?;
     run.write_recipe(&recipe)?;
     println!("resuming {} from epoch {epoch}", run.path().display());
@@ -210,83 +210,6 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
         _lock: lock,
     }
     .run(opts)
-}
-
-/// A resume continues a history, never rewrites one: `metrics.csv` must hold exactly one row
-/// for each epoch up to the checkpoint it resumes from (a run whose rows were lost would
-/// otherwise end with a summary that forgets its best epochs).
-fn check_history(run: &RunDir, rows: &[EpochRow], epoch: usize) -> Result<()> {
-    let have: Vec<usize> = rows.iter().map(|r| r.epoch).collect();
-    let want: Vec<usize> = (1..=epoch).collect();
-    if have != want {
-        let missing: Vec<usize> = want.iter().copied().filter(|e| !have.contains(e)).collect();
-        // The last checkpoint whose history is whole, if any.
-        let whole = have.iter().zip(1..).take_while(|(h, k)| **h == *k).count();
-        let offer = run
-            .complete_checkpoints()
-            .into_iter()
-            .rev()
-            .find(|&k| k <= whole)
-            .map_or(String::new(), |k| {
-                format!(
-                    "; epoch {k}'s history is whole: convlab train --resume {} --from-epoch {k}",
-                    run.path().display()
-                )
-            });
-        bail!(
-            "{}: the checkpoint is epoch {epoch} but the file has rows for epochs {have:?} (missing {missing:?}); resuming would rewrite the run's history, so it is refused{offer}",
-            run.file(crate::record::rundir::METRICS).display()
-        );
-    }
-    Ok(())
-}
-
-/// Temporary files of atomic writes that a killed process left behind (`.tmp-*` and pictures'
-/// `*.tmp.png`, in the run directory and its checkpoints), removed under the run's lock: nobody
-/// else is writing them.
-fn remove_leftovers(run: &RunDir) {
-    for dir in [run.path().to_path_buf(), run.checkpoint_dir()] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if (name.starts_with(".tmp-") || name.ends_with(".tmp.png"))
-                && let Err(e) = std::fs::remove_file(entry.path())
-            {
-                eprintln!("warning: {} not removed: {e}", entry.path().display());
-            }
-        }
-    }
-}
-
-/// Initial loss on one training batch next to ln(classes), the seed notes' first sanity
-/// check. Computed in evaluation mode (no batch-norm statistics move, no random draws). A
-/// model that starts from copied weights (`pretrained`) is expected to be below it.
-fn initial_loss_check(
-    model: &convlab_models::Model,
-    loader: &EpochLoader,
-    classes: usize,
-    pretrained: bool,
-) {
-    let Some(Ok(batch)) = loader.iter().next() else {
-        return;
-    };
-    let logits = model.forward(batch.images);
-    let loss = crate::run::classifier::cross_entropy(logits, batch.targets, 0.0)
-        .mean()
-        .into_scalar::<f32>() as f64;
-    let expected = (classes as f64).ln();
-    let note = if !loss.is_finite() || (loss - expected).abs() > 0.5 * expected + 0.2 {
-        if pretrained && loss < expected {
-            "  (below: the copied weights already know something)"
-        } else {
-            "  WARNING: far from ln(classes); check the initialisation, labels and normalisation"
-        }
-    } else {
-        ""
-    };
-    println!("initial loss {loss:.4} (ln {classes} = {expected:.4}){note}");
 }
 
 struct Session {
@@ -455,7 +378,7 @@ impl Session {
         })
     }
 
-    /// Initial loss on the first plain training batch (see [`initial_loss_check`]); a model
+    /// Initial loss on the first plain training batch (see [`crate::run::model::initial_loss_check`]); a model
     /// whose weights were copied in is expected below ln(classes).
     fn initial_loss_check(&self, built: &Built, device: &Device) {
         let pretrained = built
@@ -469,7 +392,12 @@ impl Session {
             None,
             device.clone(),
         );
-        initial_loss_check(model, &probe, self.data.class_names.len(), pretrained);
+        crate::run::model::initial_loss_check(
+            model,
+            &probe,
+            self.data.class_names.len(),
+            pretrained,
+        );
     }
 
     /// The epochs this session trains; a pause at or before the start is an error.
