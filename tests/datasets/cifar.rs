@@ -79,19 +79,7 @@ fn bad_cifar_files() {
 fn load_cifar10_from_a_data_dir() {
     let dir = tempfile::tempdir().expect("tmp");
     let folder = dir.path().join("cifar-10-batches-bin");
-    for name in [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ] {
-        super::write(
-            &folder.join(format!("{name}.bin")),
-            &batch(10_000, |i| (i % 10) as u8),
-        );
-    }
+    write_batches(&folder);
     let splits = load(DatasetName::Cifar10, dir.path(), false).expect("load");
     assert_eq!(splits.train.len(), 50_000);
     assert_eq!(splits.test.len(), 10_000);
@@ -123,19 +111,7 @@ fn verify_checks_the_recorded_md5_of_cifar_files() {
     use convlab_datasets::{FileState, report};
     let dir = tempfile::tempdir().expect("tmp");
     let folder = dir.path().join("cifar-10-batches-bin");
-    let mut sums = std::collections::BTreeMap::new();
-    for name in [
-        "data_batch_1",
-        "data_batch_2",
-        "data_batch_3",
-        "data_batch_4",
-        "data_batch_5",
-        "test_batch",
-    ] {
-        let bytes = batch(10_000, |i| (i % 10) as u8);
-        super::write(&folder.join(format!("{name}.bin")), &bytes);
-        sums.insert(format!("{name}.bin"), convlab_datasets::io::md5_hex(&bytes));
-    }
+    let sums = write_batches(&folder);
     super::write(
         &folder.join(MANIFEST),
         serde_json::to_string(&sums).expect("json").as_bytes(),
@@ -164,6 +140,14 @@ fn verify_says_format_only_without_a_checksum() {
     use convlab_datasets::{FileState, report};
     let dir = tempfile::tempdir().expect("tmp");
     let folder = dir.path().join("cifar-10-batches-bin");
+    write_batches(&folder);
+    let r = report(DatasetName::Cifar10, dir.path(), true);
+    assert!(r.iter().all(|f| f.state == FileState::FormatOnly), "{r:?}");
+}
+
+/// CIFAR-10's six well-formed batches in `folder`, with each file's MD5.
+fn write_batches(folder: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut sums = std::collections::BTreeMap::new();
     for name in [
         "data_batch_1",
         "data_batch_2",
@@ -172,11 +156,9 @@ fn verify_says_format_only_without_a_checksum() {
         "data_batch_5",
         "test_batch",
     ] {
-        super::write(
-            &folder.join(format!("{name}.bin")),
-            &batch(10_000, |i| (i % 10) as u8),
-        );
+        let bytes = batch(10_000, |i| (i % 10) as u8);
+        super::write(&folder.join(format!("{name}.bin")), &bytes);
+        sums.insert(format!("{name}.bin"), convlab_datasets::io::md5_hex(&bytes));
     }
-    let r = report(DatasetName::Cifar10, dir.path(), true);
-    assert!(r.iter().all(|f| f.state == FileState::FormatOnly), "{r:?}");
+    sums
 }

@@ -91,11 +91,7 @@ pub(crate) fn load_table(
         })?;
         // A name, never a path: a recipe (or one downloaded with a suite) must not make convlab
         // read, and echo in an error, any file on the machine.
-        let plain = !base.is_empty()
-            && !base.contains(['/', '\\'])
-            && !base.ends_with(".toml")
-            && base != ".."
-            && base != ".";
+        let plain = plain_name(base) && !base.ends_with(".toml");
         if !plain {
             return Err(RecipeError::Field {
                 recipe: name.clone(),
@@ -136,4 +132,14 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
+}
+
+/// A name that stays one directory below where it is joined: not empty, not `.` or `..`, no
+/// separator, no control characters (`train --name`, `search --name`, recipe names, `extends`).
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
 }

@@ -55,11 +55,10 @@ pub fn digest(bytes: &[u8]) -> String {
 /// Writes `bytes` to `path` atomically, then its sidecar.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
     let side = sidecar(path);
-    match std::fs::remove_file(&side) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(RunDirError::Io { path: side, source }),
-    }
+    remove_if_present(&side).map_err(|source| RunDirError::Io {
+        path: side.clone(),
+        source,
+    })?;
     write_atomic(path, bytes)?;
     let name = path
         .file_name()
@@ -107,12 +106,14 @@ pub fn verify(path: &Path) -> Result<Verified, ChecksumError> {
 
 /// Removes a file and its sidecar (either may be missing).
 pub fn remove(path: &Path) -> std::io::Result<()> {
-    for p in [path.to_path_buf(), sidecar(path)] {
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+    remove_if_present(path)?;
+    remove_if_present(&sidecar(path))
+}
+
+/// Removes a file; one that is not there is not an error.
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
-    Ok(())
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::base::metrics::Evaluation;
+pub use crate::config::load::plain_name;
 use crate::config::recipe::{Recipe, RecipeError};
 
 pub const RECIPE: &str = "recipe.toml";
@@ -54,16 +55,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunDirError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// A name that stays one directory below where it is joined: not empty, not `.` or `..`, no
-/// separator, no control characters (`train --name`, `search --name`, recipe names).
-pub fn plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\'])
-        && !name.chars().any(char::is_control)
 }
 
 /// A run's write lock, held while it lives (see [`RunDir::lock`]).
