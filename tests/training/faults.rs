@@ -344,3 +344,97 @@ fn extends_follows_no_path() {
     std::fs::write(&child, "extends = \"base\"\n").expect("write");
     Recipe::load(child.to_str().expect("utf8"), &[]).expect("a sibling");
 }
+
+/// Finding 6, the suite's half: `base` names a built-in recipe or a recipe file beside the
+/// suite, never a path; a sibling is preferred to a built-in of the same name.
+#[test]
+fn a_suite_base_follows_no_path() {
+    use convlab_experiments::config::suite::Suite;
+    let dir = tempfile::tempdir().expect("tmp");
+    let suite = |base: &str| {
+        format!(
+            "description = \"d\"\nquestion = \"q\"\nbase = {base:?}\nbaseline = \"a\"\n\
+             metrics = [\"test_acc\"]\n\
+             [[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\", set = {{ epochs = 1 }} }}]\n"
+        )
+    };
+    let path = dir.path().join("s.toml");
+    for bad in ["/etc/passwd", "../../etc/passwd", "smoke.toml", ".."] {
+        std::fs::write(&path, suite(bad)).expect("write");
+        let e = Suite::load(path.to_str().expect("utf8"))
+            .expect_err(bad)
+            .to_string();
+        assert!(
+            e.contains("`base`") && e.contains("paths are not followed") && !e.contains("root:"),
+            "{bad}: {e}"
+        );
+    }
+    std::fs::write(&path, suite("smoke")).expect("write");
+    let s = Suite::load(path.to_str().expect("utf8")).expect("a built-in base");
+    assert_eq!(s.base_ref(), "smoke");
+    std::fs::write(
+        dir.path().join("smoke.toml"),
+        "extends = \"lenet-fashion\"\n",
+    )
+    .expect("write");
+    assert_eq!(
+        s.base_ref(),
+        dir.path().join("smoke.toml").to_string_lossy(),
+        "a sibling file comes first"
+    );
+}
+
+/// Finding 5, memory: a training step that cannot fit in the machine's memory is refused
+/// before anything is allocated for it (no run directory), naming `batch_size` and the limit.
+/// The floor is the traced model's parameters (×2, +1 momentum buffer) plus every layer's
+/// output per image: LeNet-5 at 1×28×28 (torchvision-style padding 2 in conv1) keeps
+/// 6·28·28 + 6·14·14 + 16·10·10 + 16·5·5 + 120 + 84 + 10 = 8,094 values per image.
+#[test]
+fn a_step_beyond_the_machines_memory_is_refused_before_it_starts() {
+    use convlab_experiments::run::model::step_memory;
+    let lenet = Recipe::load("lenet-fashion", &[]).expect("recipe");
+    let mut cfg = lenet.model.clone();
+    cfg.input = Some([1, 28, 28]);
+    cfg.classes = Some(10);
+    let m = step_memory(&lenet, &cfg, 54_000).expect("traced");
+    assert_eq!(m.activations_per_image, 8_094, "{m:?}");
+    assert_eq!(m.batch, lenet.batch_size);
+    let states = if lenet.optimizer.momentum > 0.0 { 3 } else { 2 };
+    assert_eq!(
+        m.bytes,
+        4 * (m.params * states + 8_094 * lenet.batch_size as u64)
+    );
+    assert_eq!(
+        step_memory(&lenet, &cfg, 7).expect("traced").batch,
+        7,
+        "a batch is never larger than the training set"
+    );
+
+    // VGG-16 at 4096×4096 keeps about 5·10⁹ values per image: 12 images need ~240 GiB.
+    let _g = serial();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let huge = smoke(&[
+        "model.arch=\"vgg16\"",
+        "model.input=[1, 4096, 4096]",
+        "data.shape=[1, 4096, 4096]",
+        "data.samples=16",
+        "data.test_samples=1",
+        "batch_size=16",
+    ])
+    .expect("a recipe whose sizes are each allowed");
+    let e = train(huge, &opts(tmp.path()))
+        .err()
+        .expect("beyond memory")
+        .to_string();
+    assert!(
+        e.contains("`batch_size` = 16")
+            && e.contains("needs at least")
+            && e.contains("more than this machine's"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).expect("out").count(),
+        0,
+        "no run directory"
+    );
+}

@@ -256,7 +256,9 @@ pub struct Suite {
     pub description: String,
     /// The question of the era the suite answers.
     pub question: String,
-    /// Base recipe (built-in name or path).
+    /// Base recipe: a built-in name, or (for a suite read from a file) the name of a recipe file
+    /// beside the suite, without `.toml`. Never a path: a suite must not make convlab read any
+    /// file on the machine.
     pub base: String,
     /// Overrides of the base recipe shared by every variant (applied before the dataset's,
     /// the budget's and the variant's own).
@@ -285,6 +287,9 @@ pub struct Suite {
     /// `exclude = [{ kind = ["AnB", "AnB+"], layers = "0" }]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<BTreeMap<String, OneOrMany>>,
+    /// The folder of a suite read from a file (where `base` may name a sibling recipe).
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 /// A value name or a list of them.
@@ -339,7 +344,9 @@ impl Suite {
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (name, text)
+            let mut suite = Self::parse(&name, &text)?;
+            suite.dir = path.parent().map(Path::to_path_buf);
+            return Ok(suite);
         } else {
             let text = BUILTIN
                 .iter()
@@ -368,6 +375,18 @@ impl Suite {
         suite.name = name.to_string();
         suite.validate()?;
         Ok(suite)
+    }
+
+    /// What [`Recipe::resolve`](crate::config::recipe::Recipe::resolve) reads for `base`: the
+    /// recipe file of that name beside the suite when there is one, else the built-in name.
+    pub fn base_ref(&self) -> String {
+        match &self.dir {
+            Some(d) if d.join(format!("{}.toml", self.base)).is_file() => d
+                .join(format!("{}.toml", self.base))
+                .to_string_lossy()
+                .into_owned(),
+            _ => self.base.clone(),
+        }
     }
 
     /// Every variant in axis order, less the excluded combinations.

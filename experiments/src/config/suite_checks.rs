@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::config::load::plain_name;
 use crate::config::suite::{Axis, Result, Suite, SuiteError};
 
 /// The most seeds per variant a suite may ask for (each one is a run directory).
@@ -37,6 +38,15 @@ impl Suite {
             return fail(
                 "metrics",
                 "needs at least one metric (the first is primary)",
+            );
+        }
+        if !plain_name(&self.base) || self.base.ends_with(".toml") {
+            return fail(
+                "base",
+                format!(
+                    "`{}`: name a built-in recipe or a recipe file beside the suite (without `.toml`); paths are not followed",
+                    self.base
+                ),
             );
         }
         if !(1..=MAX_SEEDS).contains(&self.seeds) {

@@ -117,3 +117,91 @@ pub fn initial_loss_check(
     };
     println!("initial loss {loss:.4} (ln {classes} = {expected:.4}){note}");
 }
+
+/// What a training step needs at the least, from the traced model: the parameters with their
+/// gradients and the optimizer's state (SGD with momentum one buffer, Adam two), and every
+/// layer's output for each image of a batch (autodiff keeps them for the backward pass). The
+/// working buffers of the kernels and the backward pass's own tensors come on top, so a step
+/// can need more, never less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepMemory {
+    pub params: u64,
+    /// Values of all layer outputs for one image.
+    pub activations_per_image: u64,
+    pub batch: usize,
+    pub bytes: u64,
+}
+
+pub fn step_memory(recipe: &Recipe, cfg: &ModelConfig, train_images: usize) -> Result<StepMemory> {
+    // Burn's parameters are lazy: tracing allocates no weights.
+    let summary = cfg.init(&Device::flex())?.summary();
+    let activations_per_image: u64 = summary.rows.iter().map(|r| r.output.numel() as u64).sum();
+    let states = match recipe.optimizer.kind {
+        crate::config::recipe::OptimizerKind::Sgd if recipe.optimizer.momentum == 0.0 => 0,
+        crate::config::recipe::OptimizerKind::Sgd => 1,
+        _ => 2,
+    };
+    let batch = recipe.batch_size.min(train_images.max(1));
+    let values = summary.total_params.saturating_mul(2 + states)
+        + activations_per_image.saturating_mul(batch as u64);
+    Ok(StepMemory {
+        params: summary.total_params,
+        activations_per_image,
+        batch,
+        bytes: values.saturating_mul(4),
+    })
+}
+
+/// Refuses, before anything is allocated for training, a recipe whose step needs more than
+/// the machine's memory (its RAM, or a cgroup's limit where lower), naming `batch_size` and
+/// the limit. On wgpu the step lives in the GPU's memory, whose size wgpu does not report;
+/// its allocator's own error stands there.
+pub fn check_memory(
+    recipe: &Recipe,
+    cfg: &ModelConfig,
+    train_images: usize,
+    backend: crate::base::backend::Backend,
+) -> Result<()> {
+    if backend == crate::base::backend::Backend::Wgpu {
+        return Ok(());
+    }
+    let Some(limit) = machine_memory() else {
+        return Ok(());
+    };
+    let need = step_memory(recipe, cfg, train_images)?;
+    if need.bytes > limit {
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        bail!(
+            "`batch_size` = {}: a training step of {} at {:?} needs at least {:.1} GiB ({} parameters with gradients and optimizer state, {} layer-output values per image × {} images), more than this machine's {:.1} GiB; lower `batch_size` or the input size",
+            recipe.batch_size,
+            recipe.model.arch.name(),
+            cfg.input.unwrap_or_default(),
+            gib(need.bytes),
+            need.params,
+            need.activations_per_image,
+            need.batch,
+            gib(limit),
+        );
+    }
+    Ok(())
+}
+
+/// The memory this process may use: `MemTotal` of `/proc/meminfo`, or the cgroup v2 limit
+/// where it is lower; `None` where neither can be read (not Linux). Five lines of parsing
+/// rather than a system-information crate for two numbers.
+pub fn machine_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let total_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let total = total_kib * 1024;
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    Some(cgroup.map_or(total, |c| c.min(total)))
+}

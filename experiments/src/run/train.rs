@@ -116,6 +116,9 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
     // Data first: a run that cannot start leaves no directory behind.
     let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
     let selected = select(opts.backend)?;
+    let cfg = crate::run::model::config_for_data(&recipe, &data)?;
+    let images = data.train.set().len();
+    crate::run::model::check_memory(&recipe, &cfg, images, selected.backend)?;
     let run = match &opts.run_dir {
         Some(dir) => RunDir::create_at(dir)?,
         None => RunDir::create(&opts.out, &recipe.name)?,
@@ -186,6 +189,8 @@ pub fn resume(dir: &Path, opts: &TrainOptions, resume: &ResumeOptions) -> Result
     }
     let data = prepare(&recipe, opts.data_dir.as_deref(), opts.fetch)?;
     let cfg = crate::run::model::config_for_data(&recipe, &data)?;
+    let images = data.train.set().len();
+    crate::run::model::check_memory(&recipe, &cfg, images, selected.backend)?;
     let template =
         crate::run::model::classifier(&recipe, cfg.init(&selected.device.clone().autodiff())?);
     let epoch = resumable_epoch(&run, resume.from_epoch, &template)?;

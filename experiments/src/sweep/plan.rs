@@ -152,7 +152,7 @@ fn plan_at(
         // Resolve once without the budget, to size the smoke budget from the real data.
         let mut pre = common.clone();
         pre.extend(overrides(&set));
-        let resolved = Recipe::resolve(&suite.base, &pre).map_err(|e| prefix(&variant, e))?;
+        let resolved = Recipe::resolve(&suite.base_ref(), &pre).map_err(|e| prefix(&variant, e))?;
         let mut all = common.clone();
         if opts.budget == BudgetName::Smoke {
             all.extend(smoke_overrides(&resolved));
@@ -190,7 +190,7 @@ fn planned_run(
     overrides: Vec<Override>,
     refs: &mut Refs<'_>,
 ) -> Result<PlannedRun, RecipeError> {
-    let mut recipe = Recipe::resolve(&suite.base, &overrides)?;
+    let mut recipe = Recipe::resolve(&suite.base_ref(), &overrides)?;
     recipe.name = format!("{}-{variant}", suite.name);
     let mut run_dir = None;
     let mut needs = None;
