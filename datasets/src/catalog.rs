@@ -103,13 +103,15 @@ impl DatasetName {
             DatasetName::Mnist => IDX_FILES
                 .iter()
                 .zip(MNIST_GZ_MD5)
-                .map(|(f, md5)| DataFile::idx(f, md5, None))
+                .zip(IDX_RAW_LEN)
+                .map(|((f, md5), len)| DataFile::idx(f, md5, None, len))
                 .collect(),
             DatasetName::FashionMnist => IDX_FILES
                 .iter()
                 .zip(FASHION_GZ_MD5)
                 .zip(FASHION_RAW_MD5)
-                .map(|((f, md5), raw)| DataFile::idx(f, md5, Some(raw)))
+                .zip(IDX_RAW_LEN)
+                .map(|(((f, md5), raw), len)| DataFile::idx(f, md5, Some(raw), len))
                 .collect(),
         }
     }
@@ -154,6 +156,9 @@ const IDX_FILES: [&str; 4] = [
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 ];
+/// Upstream's decompressed sizes (the same for MNIST and Fashion-MNIST): 60,000 and 10,000
+/// images of 28×28 after a 16-byte header, labels after an 8-byte one.
+const IDX_RAW_LEN: [usize; 4] = [47_040_016, 60_008, 7_840_016, 10_008];
 const MNIST_GZ_MD5: [&str; 4] = [
     "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "d53e105ee54ea40749a09fcbcd1e9432",
@@ -211,10 +216,12 @@ pub enum Remote {
 pub enum Check {
     /// CIFAR binary: exact record count (size) and every label in range.
     Cifar { records: usize, kind: CifarKind },
-    /// IDX: the upstream `.gz` MD5, or the MD5 of the decompressed bytes where known.
+    /// IDX: the upstream `.gz` MD5, or the MD5 of the decompressed bytes where known, and the
+    /// decompressed size of upstream's file.
     Idx {
         gz_md5: &'static str,
         raw_md5: Option<&'static str>,
+        raw_len: usize,
     },
 }
 
@@ -232,10 +239,19 @@ impl DataFile {
             check: Check::Cifar { records, kind },
         }
     }
-    fn idx(name: &str, gz_md5: &'static str, raw_md5: Option<&'static str>) -> Self {
+    fn idx(
+        name: &str,
+        gz_md5: &'static str,
+        raw_md5: Option<&'static str>,
+        raw_len: usize,
+    ) -> Self {
         DataFile {
             name: name.to_string(),
-            check: Check::Idx { gz_md5, raw_md5 },
+            check: Check::Idx {
+                gz_md5,
+                raw_md5,
+                raw_len,
+            },
         }
     }
 }

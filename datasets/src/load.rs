@@ -9,7 +9,7 @@ use crate::download;
 use crate::error::Result;
 use crate::idx;
 use crate::io::read;
-use crate::store::{class_names_on_disk, locate};
+use crate::store::{check_on_load, class_names_on_disk, locate};
 
 /// Training and test sets of a named dataset.
 #[derive(Debug, Clone)]
@@ -65,8 +65,10 @@ pub fn load(dataset: DatasetName, dir: &Path, fetch: bool) -> Result<Splits> {
         }
         DatasetName::Mnist | DatasetName::FashionMnist => {
             let pair = |images: &DataFile, labels: &DataFile| -> Result<ImageSet> {
-                let (_, rows, cols, pixels, l) =
-                    idx::load_pair(&path_of(images)?, &path_of(labels)?, names.len())?;
+                let checked =
+                    |f: &DataFile| path_of(f).and_then(|p| check_on_load(&p, f).map(|()| p));
+                let (images, labels) = (checked(images)?, checked(labels)?);
+                let (_, rows, cols, pixels, l) = idx::load_pair(&images, &labels, names.len())?;
                 ImageSet::new([1, rows, cols], pixels, l, names.clone())
             };
             Ok(Splits {

@@ -90,7 +90,9 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<Checked> {
                 None => Ok(Checked::FormatOnly),
             }
         }
-        Check::Idx { gz_md5, raw_md5 } => {
+        Check::Idx {
+            gz_md5, raw_md5, ..
+        } => {
             let bytes = read(path)?;
             if crate::io::is_gzip(&bytes) && md5_hex(&bytes) == *gz_md5 {
                 return Ok(Checked::Checksum);
@@ -122,6 +124,50 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<Checked> {
                 }),
             }
         }
+    }
+}
+
+/// The check on every load of a named IDX dataset: a file of upstream's exact size must carry
+/// upstream's checksum, so a flipped label in the real data is refused, not trained on. Files of
+/// other sizes (subsets, test fixtures) are used as the well-formed data they are (`data verify`
+/// still calls them unverified). Where no checksum of the decompressed bytes is known (MNIST
+/// re-compressed by someone), the size alone cannot judge and the file is used.
+pub fn check_on_load(path: &Path, file: &DataFile) -> Result<()> {
+    let Check::Idx {
+        gz_md5,
+        raw_md5,
+        raw_len,
+    } = file.check
+    else {
+        return Ok(());
+    };
+    let bytes = read(path)?;
+    if crate::io::is_gzip(&bytes) {
+        if md5_hex(&bytes) == gz_md5 {
+            return Ok(());
+        }
+        let raw = crate::io::gunzip(path, &bytes)?;
+        return check_raw(path, &raw, raw_md5, raw_len);
+    }
+    check_raw(path, &bytes, raw_md5, raw_len)
+}
+
+fn check_raw(path: &Path, raw: &[u8], raw_md5: Option<&str>, raw_len: usize) -> Result<()> {
+    match raw_md5 {
+        Some(expected) if raw.len() == raw_len => {
+            let found = md5_hex(raw);
+            if found == expected {
+                Ok(())
+            } else {
+                Err(DataError::Checksum {
+                    path: path.into(),
+                    algorithm: "md5 (decompressed; a file of upstream's size must be upstream's file, restore it with `convlab data fetch`)",
+                    expected: expected.to_string(),
+                    found,
+                })
+            }
+        }
+        _ => Ok(()),
     }
 }
 

@@ -147,3 +147,48 @@ fn real_fashion_mnist_is_found_verified_and_loaded() {
     assert_eq!(s.train.class_counts(), vec![6_000; 10]);
     assert_eq!(s.test.class_names[9], "Ankle boot");
 }
+
+/// Issue 21, finding 7: one label flipped in the real test labels is refused when a run loads
+/// the data (it used to be trained and tested on without a word), naming the file.
+#[test]
+fn a_flipped_label_in_the_real_data_is_refused_on_load() {
+    let system = Path::new("/usr/share/datasets/fashion-mnist");
+    if !system.is_dir() {
+        assert!(
+            std::env::var_os("CONVLAB_ALLOW_MISSING_DATA").is_some(),
+            "{} is absent: apt-get install dataset-fashion-mnist",
+            system.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    // The data directory holds one folder per dataset.
+    let folder = dir.path().join("fashion-mnist");
+    std::fs::create_dir(&folder).expect("mkdir");
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+    ] {
+        std::fs::copy(system.join(f), folder.join(f)).expect("copy");
+    }
+    let gz = std::fs::read(system.join("t10k-labels-idx1-ubyte.gz")).expect("labels");
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw)
+        .expect("gunzip");
+    let labels = folder.join("t10k-labels-idx1-ubyte");
+    super::write(&labels, &raw);
+    load(DatasetName::FashionMnist, dir.path(), false).expect("the untouched data loads");
+    raw[8] = (raw[8] + 1) % 10;
+    super::write(&labels, &raw);
+    let e = match load(DatasetName::FashionMnist, dir.path(), false) {
+        Ok(_) => panic!("a flipped label was loaded"),
+        Err(e) => e,
+    };
+    assert!(matches!(e, DataError::Checksum { .. }), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("t10k-labels-idx1-ubyte") && e.contains("15d484375f8d13e6eb1aabb0c3f46965"),
+        "{e}"
+    );
+}
