@@ -268,6 +268,7 @@ fn imagenet_preprocessing_matches_torchvisions_transform() {
         class_names: vec![],
         labels: Some("imagenet".into()),
         source: "test".into(),
+        source_sha256: None,
         preprocess: Preprocess::ResizeCrop {
             resize: 256,
             crop: 224,
@@ -290,4 +291,62 @@ fn imagenet_preprocessing_matches_torchvisions_transform() {
     // of one pixel would break by far on this striped, noisy image.
     eprintln!("ImageNet preprocessing vs torchvision: max |Δ| {max:.4}, mean |Δ| {mean:.5}");
     assert!(mean < 0.01 && max < 0.05, "max {max}, mean {mean}");
+}
+
+/// Issue 21, finding 3's import half: a state dict carries no checksum of its own, so a flipped
+/// byte used to import silently. `convlab import --checksum` refuses any other file (a whole
+/// SHA-256 or the 8-digit prefix torchvision's file names carry), a `.sha256` sidecar beside the
+/// file is checked, and the weights' description records the digest.
+#[test]
+fn an_import_checks_the_files_sha256_when_told_it() {
+    use convlab_experiments::run::weights::import as import_weights;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fixture(Arch::ResNet18, tmp.path());
+    let file = tmp.path().join("resnet18.pth");
+    let bytes = std::fs::read(&file).expect("read");
+    let sha = convlab_experiments::record::checksum::digest(&bytes);
+    let out = tmp.path().join("w.bpk");
+    let imported = import_weights(
+        Arch::ResNet18,
+        &file,
+        Some(10),
+        false,
+        &out,
+        Some(&sha[..8]),
+    )
+    .expect("the right file");
+    assert!(imported.checked);
+    let json = std::fs::read_to_string(&imported.json).expect("json");
+    assert!(json.contains(&sha), "{json}");
+    // One flipped byte in the middle of a tensor: the same size, a different file.
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    let bad = tmp.path().join("flipped.pth");
+    std::fs::write(&bad, &flipped).expect("write");
+    let e = import_weights(Arch::ResNet18, &bad, Some(10), false, &out, Some(&sha))
+        .err()
+        .expect("a flipped byte")
+        .to_string();
+    assert!(
+        e.contains("flipped.pth") && e.contains("does not start with") && e.contains(&sha),
+        "{e}"
+    );
+    // A sidecar in `sha256sum`'s format is checked without being asked.
+    std::fs::write(
+        tmp.path().join("flipped.pth.sha256"),
+        format!("{sha}  flipped.pth\n"),
+    )
+    .expect("sidecar");
+    let e = import_weights(Arch::ResNet18, &bad, Some(10), false, &out, None)
+        .err()
+        .expect("sidecar mismatch")
+        .to_string();
+    assert!(e.contains("flipped.pth") && e.contains("changed"), "{e}");
+    // Not a SHA-256: said so, naming the option.
+    let e = import_weights(Arch::ResNet18, &file, Some(10), false, &out, Some("xyz"))
+        .err()
+        .expect("not hex")
+        .to_string();
+    assert!(e.contains("--checksum xyz"), "{e}");
 }

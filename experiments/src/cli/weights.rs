@@ -23,6 +23,11 @@ pub struct ImportArgs {
     /// GoogLeNet: import the auxiliary heads too.
     #[arg(long)]
     pub aux_heads: bool,
+    /// The file's expected SHA-256: whole, or its first 8+ hex digits (torchvision's file names
+    /// carry them, e.g. `resnet18-f37072fd.pth`). A mismatch is refused. A `<file>.sha256`
+    /// sidecar beside the file is checked too.
+    #[arg(long, value_name = "SHA256")]
+    pub checksum: Option<String>,
 }
 
 #[derive(Args)]
@@ -88,8 +93,29 @@ pub fn import(a: ImportArgs) -> Result<()> {
     let arch: Arch = a.arch.parse()?;
     let out = a.out.unwrap_or_else(|| a.file.with_extension("bpk"));
     let crate::run::weights::Imported {
-        report, bpk, json, ..
-    } = crate::run::weights::import(arch, &a.file, a.classes, a.aux_heads, &out)?;
+        report,
+        bpk,
+        json,
+        sha256,
+        checked,
+        ..
+    } = crate::run::weights::import(
+        arch,
+        &a.file,
+        a.classes,
+        a.aux_heads,
+        &out,
+        a.checksum.as_deref(),
+    )?;
+    println!(
+        "{}: sha256 {sha256} ({})",
+        a.file.display(),
+        if checked {
+            "matches --checksum"
+        } else {
+            "not checked: pass --checksum to refuse any other file"
+        }
+    );
     println!(
         "{}: {} tensors imported into {}{}{}",
         a.file.display(),

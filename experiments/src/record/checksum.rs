@@ -29,6 +29,19 @@ pub enum ChecksumError {
         expected: String,
         found: String,
     },
+    #[error(
+        "{}: its SHA-256 is {found}, which does not start with the {expected} given (`--checksum`): a different or damaged file",
+        path.display()
+    )]
+    NotTheExpected {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "`--checksum {given}`: expected a SHA-256 in hex, whole (64 digits) or its first 8 or more digits (as torchvision's file names carry)"
+    )]
+    BadExpected { given: String },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -101,6 +114,38 @@ pub fn verify(path: &Path) -> Result<Verified, ChecksumError> {
             expected,
             found,
         })
+    }
+}
+
+/// Checks a file someone else wrote (e.g. a state dict to import): against `expected` (a whole
+/// SHA-256 or a prefix of at least 8 hex digits) when given, and against its `sha256sum`-style
+/// sidecar when it has one. Returns the file's SHA-256, to be recorded.
+pub fn check_given(path: &Path, expected: Option<&str>) -> Result<String, ChecksumError> {
+    let expected = match expected {
+        Some(e) => {
+            let e = e.trim().trim_start_matches("sha256:").to_lowercase();
+            if !(8..=64).contains(&e.len()) || !e.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(ChecksumError::BadExpected {
+                    given: e.chars().take(80).collect(),
+                });
+            }
+            Some(e)
+        }
+        None => None,
+    };
+    verify(path)?;
+    let bytes = std::fs::read(path).map_err(|source| ChecksumError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let found = digest(&bytes);
+    match expected {
+        Some(e) if !found.starts_with(&e) => Err(ChecksumError::NotTheExpected {
+            path: path.to_path_buf(),
+            expected: e,
+            found,
+        }),
+        _ => Ok(found),
     }
 }
 

@@ -38,6 +38,9 @@ pub struct WeightsInfo {
     pub labels: Option<String>,
     /// Where the weights came from (a file, a run).
     pub source: String,
+    /// SHA-256 of the imported file (checked against `--checksum` when one was given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
     /// How an image becomes the model's input.
     pub preprocess: Preprocess,
 }
@@ -154,6 +157,7 @@ fn load_run(dir: &Path, device: &Device, data_dir: Option<&Path>) -> Result<(Mod
             class_names: data.class_names.clone(),
             labels: None,
             source: format!("{} (epoch {epoch})", dir.display()),
+            source_sha256: None,
             preprocess: Preprocess::Resize {
                 height: input[1] - 2 * pad,
                 width: input[2] - 2 * pad,
@@ -169,6 +173,9 @@ pub struct Imported {
     pub report: convlab_models::torchvision::ImportReport,
     pub bpk: PathBuf,
     pub json: PathBuf,
+    /// SHA-256 of the imported file; `checked` when it matched a `--checksum`.
+    pub sha256: String,
+    pub checked: bool,
 }
 
 /// A torchvision state dict (`.pth` or safetensors) imported into `arch` (for `classes` classes:
@@ -176,13 +183,18 @@ pub struct Imported {
 /// as a weights file at `out` with the description torchvision's pretrained weights expect:
 /// ImageNet's normalisation (GoogLeNet's `transform_input`: [-1, 1]), resize to 256/224 of the
 /// input then a centre crop.
+/// The file's SHA-256 is checked first: against `checksum` (whole or a prefix of 8 or more hex
+/// digits) when given, and against a `<file>.sha256` sidecar when there is one (safetensors and
+/// pickles carry no checksum of their own, so a flipped byte would otherwise import silently).
 pub fn import(
     arch: Arch,
     file: &Path,
     classes: Option<usize>,
     aux_heads: bool,
     out: &Path,
+    checksum: Option<&str>,
 ) -> Result<Imported> {
+    let sha256 = crate::record::checksum::check_given(file, checksum)?;
     let mut cfg = ModelConfig::new(arch);
     if let Some(c) = classes {
         cfg.classes = Some(c);
@@ -209,6 +221,7 @@ pub fn import(
         class_names: vec![],
         labels: imagenet.then(|| "imagenet".to_string()),
         source: file.display().to_string(),
+        source_sha256: Some(sha256.clone()),
         preprocess: Preprocess::ResizeCrop {
             resize: model.input[1] * 256 / 224,
             crop: model.input[1],
@@ -220,5 +233,7 @@ pub fn import(
         report,
         bpk,
         json,
+        sha256,
+        checked: checksum.is_some(),
     })
 }
