@@ -1244,3 +1244,6 @@ fn runs_of_a_killed_sweep_stop_and_the_sweep_resumes() {
     let t = ok(&args);
     assert!(t.contains("(1 of 1 runs finished)"), "{t}");
 }
+
+#[path = "ablate/kill.rs"]
+mod kill;

@@ -4,6 +4,7 @@
 mod diagnostics;
 mod ensemble;
 mod faults;
+mod flips;
 mod metrics;
 mod pictures;
 mod report;
