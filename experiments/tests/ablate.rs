@@ -141,6 +141,21 @@ fn every_shipped_suite_runs_at_the_smoke_budget() {
         for p in suite.published.values() {
             assert!(summary.contains(&p.source), "{name}: {}", p.source);
         }
+        // Every comparison the suite declares is judged (one seed: too few runs to say).
+        let pairs = suite.comparison_pairs().unwrap();
+        assert_eq!(
+            summary.contains("## Comparisons"),
+            !pairs.is_empty(),
+            "{name}"
+        );
+        for p in &pairs {
+            assert!(
+                summary.contains(&format!("| `{}` | `{}` |", p.a, p.b)),
+                "{name}: {} vs {}",
+                p.a,
+                p.b
+            );
+        }
     }
     eprintln!(
         "{} suites at smoke in {:.0} s",
@@ -1247,3 +1262,6 @@ fn runs_of_a_killed_sweep_stop_and_the_sweep_resumes() {
 
 #[path = "ablate/kill.rs"]
 mod kill;
+
+#[path = "ablate/verdicts.rs"]
+mod verdicts;

@@ -138,3 +138,126 @@ pub fn diff_ci95(a: &[f64], b: &[f64]) -> (f64, Option<(f64, f64)>) {
     let t = t_quantile(0.975, df);
     (d, Some((d - t * se, d + t * se)))
 }
+
+/// How a difference of means was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Paired by seed: the variants share seeds (data order, initialisation stream), so the
+    /// per-seed differences are the sample; df = pairs − 1.
+    Paired,
+    /// Welch's t with Welch–Satterthwaite degrees of freedom (unequal variances).
+    Welch,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Paired => "paired by seed",
+            Method::Welch => "Welch",
+        }
+    }
+}
+
+/// A difference of means `a − b` with its 95 % interval, standard error, degrees of freedom
+/// and two-sided p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Difference {
+    pub diff: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub se: f64,
+    pub df: f64,
+    pub p: f64,
+    pub method: Method,
+}
+
+impl Difference {
+    fn from_t(diff: f64, se: f64, df: f64, method: Method) -> Self {
+        if se == 0.0 {
+            let p = if diff == 0.0 { 1.0 } else { 0.0 };
+            return Self {
+                diff,
+                lo: diff,
+                hi: diff,
+                se,
+                df,
+                p,
+                method,
+            };
+        }
+        let t = t_quantile(0.975, df);
+        Self {
+            diff,
+            lo: diff - t * se,
+            hi: diff + t * se,
+            se,
+            df,
+            p: 2.0 * t_cdf(-(diff / se).abs(), df),
+            method,
+        }
+    }
+
+    /// Whether the 95 % interval excludes 0.
+    pub fn excludes_zero(&self) -> bool {
+        self.lo > 0.0 || self.hi < 0.0
+    }
+
+    /// The smallest true difference these runs would detect with 80 % power at α = 0.05
+    /// (two-sided): (t₀.₉₇₅ + t₀.₈₀) · se at the same degrees of freedom.
+    pub fn min_detectable(&self) -> f64 {
+        (t_quantile(0.975, self.df) + t_quantile(0.8, self.df)) * self.se
+    }
+}
+
+/// Welch's difference of means; `None` below two values on a side.
+pub fn welch(a: &[f64], b: &[f64]) -> Option<Difference> {
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let (va, vb) = (
+        std(a).powi(2) / a.len() as f64,
+        std(b).powi(2) / b.len() as f64,
+    );
+    let se = (va + vb).sqrt();
+    let df = if se == 0.0 {
+        (a.len() + b.len() - 2) as f64
+    } else {
+        (va + vb).powi(2) / (va.powi(2) / (a.len() - 1) as f64 + vb.powi(2) / (b.len() - 1) as f64)
+    };
+    Some(Difference::from_t(mean(a) - mean(b), se, df, Method::Welch))
+}
+
+/// The difference paired by seed: `a` and `b` are `(seed, value)`; only seeds on both sides
+/// count. `None` below two pairs.
+pub fn paired(a: &[(u64, f64)], b: &[(u64, f64)]) -> Option<Difference> {
+    let d: Vec<f64> = a
+        .iter()
+        .filter_map(|(s, x)| b.iter().find(|(t, _)| t == s).map(|(_, y)| x - y))
+        .collect();
+    if d.len() < 2 {
+        return None;
+    }
+    let se = std(&d) / (d.len() as f64).sqrt();
+    Some(Difference::from_t(
+        mean(&d),
+        se,
+        (d.len() - 1) as f64,
+        Method::Paired,
+    ))
+}
+
+/// Holm's step-down adjustment of p-values (family-wise error over a suite's comparisons),
+/// in the input's order: the k-th smallest is multiplied by m − k + 1, made monotone, capped
+/// at 1. NaN p-values (no test) stay NaN and do not count in m.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    order.sort_by(|&i, &j| p[i].total_cmp(&p[j]));
+    let m = order.len();
+    let mut adjusted = vec![f64::NAN; p.len()];
+    let mut running: f64 = 0.0;
+    for (k, &i) in order.iter().enumerate() {
+        running = running.max(((m - k) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}

@@ -109,6 +109,16 @@ pub enum AblateAction {
         /// A report directory, e.g. ablations/residual/20261122-120000.
         dir: PathBuf,
     },
+    /// Judge a suite's comparisons on a results.csv (or a report directory holding one):
+    /// intervals, Holm's adjustment and verdicts, printed and written as verdicts.md beside it.
+    Verdicts {
+        /// A results.csv, or the directory holding it, e.g. results/ablations/residual.
+        results: PathBuf,
+        /// The suite (built-in name or file) whose comparisons apply; by default the report's
+        /// plan.json names it, else the directory's name.
+        #[arg(long)]
+        suite: Option<String>,
+    },
 }
 
 pub fn search(a: SearchArgs) -> Result<()> {
@@ -183,8 +193,14 @@ pub fn ablations() -> Result<()> {
 }
 
 pub fn ablate(a: AblateArgs) -> Result<()> {
-    if let Some(AblateAction::Report { dir }) = a.action {
-        return crate::sweep::ablate::report_again(&dir);
+    match a.action {
+        Some(AblateAction::Report { dir }) => return crate::sweep::ablate::report_again(&dir),
+        Some(AblateAction::Verdicts { results, suite }) => {
+            let suite = verdict_suite(&results, suite)?;
+            print!("{}", crate::sweep::verdicts::verdicts(&results, &suite)?);
+            return Ok(());
+        }
+        None => {}
     }
     let Some(suite) = a.suite else {
         bail!("name a suite (see `convlab ablations`) or `convlab ablate report <dir>`");
@@ -210,4 +226,37 @@ pub fn ablate(a: AblateArgs) -> Result<()> {
         dry_run: a.dry_run,
     };
     crate::sweep::ablate::ablate(&opts).map(|_| ())
+}
+
+/// The suite whose comparisons `ablate verdicts` applies: `--suite`, else the one plan.json
+/// records, else the one named like the results' directory.
+fn verdict_suite(
+    results: &std::path::Path,
+    given: Option<String>,
+) -> Result<crate::config::suite::Suite> {
+    use crate::config::suite::Suite;
+    if let Some(name) = given {
+        return Ok(Suite::load(&name)?);
+    }
+    let dir = if results.is_dir() {
+        results.to_path_buf()
+    } else {
+        results
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    };
+    if let Ok(text) = std::fs::read_to_string(dir.join("plan.json")) {
+        let plan: crate::sweep::report::PlanRecord = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: unreadable plan.json: {e}", dir.display()))?;
+        // The plan's copy of the suite predates any comparisons added since: prefer the
+        // built-in of that name where there is one.
+        return Ok(Suite::load(&plan.suite.name).unwrap_or(plan.suite));
+    }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Suite::load(&name)
+        .map_err(|e| anyhow::anyhow!("{e}; name the suite whose comparisons apply with --suite"))
 }

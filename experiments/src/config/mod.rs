@@ -4,6 +4,7 @@
 //! search samples, stage by stage). Pure data: nothing here trains, loads images or touches a
 //! run directory.
 
+pub mod comparisons;
 pub mod error;
 pub mod load;
 pub mod overrides;

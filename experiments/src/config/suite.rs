@@ -287,6 +287,10 @@ pub struct Suite {
     /// `exclude = [{ kind = ["AnB", "AnB+"], layers = "0" }]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<BTreeMap<String, OneOrMany>>,
+    /// The questions the suite answers: `[[comparisons]]` of variants with the paper's
+    /// direction, expanded by [`crate::config::comparisons`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
     /// The folder of a suite read from a file (where `base` may name a sibling recipe).
     #[serde(skip)]
     pub dir: Option<PathBuf>,
@@ -463,4 +467,29 @@ impl Suite {
 /// The overrides of a `set` table (`false` on an optional key removes it).
 pub fn overrides(set: &toml::Table) -> Vec<Override> {
     Override::from_table(set)
+}
+
+/// `[[comparisons]]` in a suite file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    /// The variant (pattern) the claim is about, e.g. `residual-{depth}`.
+    pub a: String,
+    /// What it is compared with, e.g. `plain-{depth}`.
+    pub b: String,
+    /// The metric compared (the suite's primary one when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<Metric>,
+    /// What the paper reports for `a` against `b` on that metric.
+    pub expect: Expect,
+    /// Where the paper says so, e.g. "He et al. 2015, Fig. 6".
+    pub source: String,
+}
+
+/// The direction a paper reports: `a`'s value lower or higher than `b`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Lower,
+    Higher,
 }

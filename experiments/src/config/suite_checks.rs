@@ -22,6 +22,7 @@ impl Suite {
             .and_then(|()| self.check_axes())
             .and_then(|()| self.check_exclude())
             .and_then(|()| self.check_names())
+            .and_then(|()| self.comparison_pairs().map(|_| ()))
             .map_err(|(key, message)| SuiteError::Field {
                 suite: self.name.clone(),
                 key,

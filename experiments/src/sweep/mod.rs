@@ -19,3 +19,4 @@ pub mod search;
 pub mod search_report;
 pub mod summary;
 pub mod trials;
+pub mod verdicts;

@@ -66,7 +66,7 @@ fn metric_value(m: Metric, s: &RunSummary, rows: &[EpochRow]) -> Option<f64> {
     }
 }
 
-const ALL_METRICS: [Metric; 9] = [
+pub(crate) const ALL_METRICS: [Metric; 9] = [
     Metric::BestValidAcc,
     Metric::FinalValidAcc,
     Metric::TestAcc,

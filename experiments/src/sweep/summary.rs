@@ -26,6 +26,8 @@ pub fn write_summary(
 ) -> Result<()> {
     let mut md = intro(plan, results, wall_s);
     md.push_str(&variant_table(&plan.suite, results));
+    let judged = crate::sweep::verdicts::judge(&plan.suite, results)?;
+    md.push_str(&crate::sweep::verdicts::section(&judged));
     md.push_str(&not_finished(results));
     md.push_str(FOOTNOTE);
     write_atomic(path, md.as_bytes())?;
