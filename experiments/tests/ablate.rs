@@ -135,12 +135,22 @@ fn every_shipped_suite_runs_at_the_smoke_budget() {
             .map(|r| r[column(&dir, "run_id")].to_string())
             .collect();
         assert_eq!(ids.len(), suite.variants().len(), "{name}");
-        // The primary metric and the published numbers reach the summary.
+        // The primary metric reaches the summary; the papers' numbers do not stand beside
+        // synthetic-data runs, and the summary says which binary made it.
         let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         assert!(summary.contains(suite.metrics[0].name()), "{name}");
+        assert!(
+            summary.contains("dataset synthetic (the smoke budget"),
+            "{name}"
+        );
+        assert!(!summary.contains("| published |"), "{name}");
         for p in suite.published.values() {
-            assert!(summary.contains(&p.source), "{name}: {}", p.source);
+            assert!(
+                !summary.contains(&format!("{:.2} ({})", p.value, p.source)),
+                "{name}"
+            );
         }
+        assert!(summary.contains("- Made by convlab "), "{name}");
         // Every comparison the suite declares is judged (one seed: too few runs to say).
         let pairs = suite.comparison_pairs().unwrap();
         assert_eq!(
@@ -453,6 +463,18 @@ fn a_report_is_rebuilt_from_its_runs() {
     assert_eq!(std::fs::read(dir.join("results.csv")).unwrap(), csv);
     let again = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(again.contains("| `lrn` |"), "{again}");
+    assert!(
+        !again.contains("| published |"),
+        "smoke runs are synthetic:\n{again}"
+    );
+    // The same runs recorded as a real budget: the papers' numbers stand beside them.
+    let plan = std::fs::read_to_string(dir.join("plan.json")).unwrap();
+    assert!(plan.contains("\"budget\": \"smoke\""), "{plan}");
+    let plan = plan.replace("\"budget\": \"smoke\"", "\"budget\": \"short\"");
+    std::fs::write(dir.join("plan.json"), plan).unwrap();
+    ok(&["ablate", "report", dir.to_str().unwrap()]);
+    let real = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(real.contains("| published |"), "{real}");
 }
 
 #[test]

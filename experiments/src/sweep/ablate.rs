@@ -163,6 +163,7 @@ fn start_report(
         store: store.root().to_path_buf(),
         runs: runs.to_vec(),
         started: chrono::Local::now().to_rfc3339(),
+        binary: crate::record::rundir::RunInfo::binary(),
     };
     write_atomic(
         &report_dir.join("plan.json"),

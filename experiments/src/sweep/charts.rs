@@ -35,7 +35,7 @@ fn mean_curve(results: &[RunResult], v: &str, f: impl Fn(&EpochRow) -> f64) -> V
 pub fn write_plots(dir: &Path, plan: &PlanRecord, results: &[RunResult]) -> Result<()> {
     let s = &plan.suite;
     write_curves(dir, s, results)?;
-    write_bars(dir, s, results)
+    write_bars(dir, s, results, crate::sweep::summary::comparable(plan))
 }
 
 /// `curves.png`: training loss, training error and validation accuracy per epoch.
@@ -79,7 +79,7 @@ fn write_curves(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
 }
 
 /// `bars.png`: the primary metric per variant, mean ± std, the published number as a mark.
-fn write_bars(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
+fn write_bars(dir: &Path, s: &Suite, results: &[RunResult], published: bool) -> Result<()> {
     let primary = s.metrics[0];
     let bars: Vec<Bar> = s
         .variant_names()
@@ -93,7 +93,7 @@ fn write_bars(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
                 reference: s
                     .published
                     .get(v)
-                    .filter(|p| p.metric == primary)
+                    .filter(|p| published && p.metric == primary)
                     .map(|p| p.value),
             }
         })

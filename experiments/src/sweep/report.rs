@@ -30,6 +30,9 @@ pub struct PlanRecord {
     pub store: std::path::PathBuf,
     pub runs: Vec<PlannedRun>,
     pub started: String,
+    /// The binary that planned it: version and commit (`+dirty` with uncommitted changes).
+    #[serde(default)]
+    pub binary: String,
 }
 
 /// One run's line of `results.csv`.

@@ -25,7 +25,7 @@ pub fn write_summary(
     wall_s: Option<f64>,
 ) -> Result<()> {
     let mut md = intro(plan, results, wall_s);
-    md.push_str(&variant_table(&plan.suite, results));
+    md.push_str(&variant_table(&plan.suite, results, comparable(plan)));
     let judged = crate::sweep::verdicts::judge(&plan.suite, results)?;
     md.push_str(&crate::sweep::verdicts::section(&judged));
     md.push_str(&not_finished(results));
@@ -42,13 +42,20 @@ fn intro(plan: &PlanRecord, results: &[RunResult], wall_s: Option<f64>) -> Strin
         "- Base recipe `{}`; budget `{}`; dataset {}; seeds 0–{} per variant; executor {}.\n",
         s.base,
         plan.budget.name(),
-        plan.dataset
-            .as_deref()
-            .map_or("of the base recipe".to_string(), |d| format!("`{d}`")),
+        if !comparable(plan) {
+            "synthetic (the smoke budget; the papers' numbers are left out: they are not comparable)".to_string()
+        } else {
+            plan.dataset
+                .as_deref()
+                .map_or("of the base recipe".to_string(), |d| format!("`{d}`"))
+        },
         plan.seeds.saturating_sub(1),
         plan.executor
     ));
     md.push_str(&format!("- Command: `{}`\n", plan.command));
+    if !plan.binary.is_empty() {
+        md.push_str(&format!("- Made by {}\n", plan.binary));
+    }
     let done = results
         .iter()
         .filter(|r| r.status == RunState::Done)
@@ -72,8 +79,14 @@ fn intro(plan: &PlanRecord, results: &[RunResult], wall_s: Option<f64>) -> Strin
     md
 }
 
-/// The table: one row per variant.
-fn variant_table(s: &Suite, results: &[RunResult]) -> String {
+/// Whether published numbers may stand beside this report's: not for the smoke budget, whose
+/// runs train on synthetic data.
+pub fn comparable(plan: &PlanRecord) -> bool {
+    plan.budget != crate::config::suite::BudgetName::Smoke
+}
+
+/// The table: one row per variant (`published`: with the papers' numbers).
+fn variant_table(s: &Suite, results: &[RunResult], published: bool) -> String {
     let primary = s.metrics[0];
     let mut header = vec!["variant".to_string(), "runs".into()];
     header.extend(
@@ -87,14 +100,16 @@ fn variant_table(s: &Suite, results: &[RunResult]) -> String {
         s.baseline
     ));
     header.extend(s.targets.iter().map(|t| format!("{} (mean)", t.column())));
-    header.push("published".into());
+    if published {
+        header.push("published".into());
+    }
     let mut md = format!("| {} |\n", header.join(" | "));
     md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
     let base = values(results, &s.baseline, primary);
     for v in &s.variant_names() {
         md.push_str(&format!(
             "| {} |\n",
-            variant_row(s, results, v, &base).join(" | ")
+            variant_row(s, results, v, &base, published).join(" | ")
         ));
     }
     md
@@ -102,7 +117,13 @@ fn variant_table(s: &Suite, results: &[RunResult]) -> String {
 
 /// A variant's cells: its finished runs, each metric, Δ to the baseline (`base`: the
 /// baseline's values of the primary metric), the epochs to each target, the published number.
-fn variant_row(s: &Suite, results: &[RunResult], v: &str, base: &[f64]) -> Vec<String> {
+fn variant_row(
+    s: &Suite,
+    results: &[RunResult],
+    v: &str,
+    base: &[f64],
+    published: bool,
+) -> Vec<String> {
     let primary = s.metrics[0];
     let n = finished(results, v).count();
     let mut cells = vec![format!("`{v}`"), n.to_string()];
@@ -119,9 +140,11 @@ fn variant_row(s: &Suite, results: &[RunResult], v: &str, base: &[f64]) -> Vec<S
         }
     });
     cells.extend((0..s.targets.len()).map(|k| target_cell(results, v, k)));
-    cells.push(s.published.get(v).map_or(String::new(), |p| {
-        format!("{} {:.2} ({})", p.metric.name(), p.value, p.source)
-    }));
+    if published {
+        cells.push(s.published.get(v).map_or(String::new(), |p| {
+            format!("{} {:.2} ({})", p.metric.name(), p.value, p.source)
+        }));
+    }
     cells
 }
 

@@ -247,38 +247,16 @@ pub fn verdicts(results: &Path, suite: &Suite) -> Result<String> {
         .chain(std::env::args().skip(1))
         .collect();
     let md = format!(
-        "# `{}`: verdicts\n\nFrom `{}` ({} runs) and the comparisons of suite `{}`.\n\n- Command: `{}`\n- convlab {} at commit {}\n{}",
+        "# `{}`: verdicts\n\nFrom `{}` ({} runs) and the comparisons of suite `{}`.\n\n- Command: `{}`\n- Made by {}\n{}",
         suite.name,
         csv.display(),
         rows.len(),
         suite.name,
         command.join(" "),
-        env!("CARGO_PKG_VERSION"),
-        commit(),
+        crate::record::rundir::RunInfo::binary(),
         section(&judged)
     );
     let out = csv.with_file_name("verdicts.md");
     crate::record::rundir::write_atomic(&out, md.as_bytes())?;
     Ok(md)
-}
-
-/// The commit of the working directory's repository (`+dirty` with uncommitted changes), or
-/// `unknown` outside one.
-pub fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(hash) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            format!("{hash}{}", if dirty { "+dirty" } else { "" })
-        }
-        None => "unknown".into(),
-    }
 }
