@@ -51,6 +51,9 @@ pub struct RunResult {
     pub values: BTreeMap<Metric, f64>,
     /// Epochs until each target was met (`None`: not met).
     pub reached: Vec<Option<usize>>,
+    /// Whether its validation accuracy had plateaued ([`plateaued`]); `None` where unknown
+    /// (no history, or a `results.csv` from before the column).
+    pub converged: Option<bool>,
     pub rows: Vec<EpochRow>,
 }
 
@@ -154,8 +157,28 @@ fn collect_run(plan: &PlanRecord, store: &RunStore, p: &PlannedRun) -> RunResult
         .iter()
         .map(|t| epochs_to(&rows, t))
         .collect();
+    r.converged = (!rows.is_empty()).then(|| plateaued(&rows));
     r.rows = rows;
     r
+}
+
+/// Epochs over which a plateau is judged, and how far validation accuracy may move in them.
+pub const PLATEAU_EPOCHS: usize = 3;
+pub const PLATEAU_POINTS: f64 = 0.3;
+
+/// Whether validation accuracy moved less than [`PLATEAU_POINTS`] over the last
+/// [`PLATEAU_EPOCHS`] epochs (a shorter run has not shown a plateau).
+pub fn plateaued(rows: &[EpochRow]) -> bool {
+    if rows.len() < PLATEAU_EPOCHS {
+        return false;
+    }
+    let last = &rows[rows.len() - PLATEAU_EPOCHS..];
+    let (lo, hi) = last
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+            (lo.min(r.valid_acc), hi.max(r.valid_acc))
+        });
+    hi - lo < PLATEAU_POINTS
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -178,6 +201,7 @@ pub fn write_csv(path: &Path, plan: &PlanRecord, results: &[RunResult]) -> Resul
     .to_vec();
     header.extend(ALL_METRICS.iter().map(|m| m.name().to_string()));
     header.extend(plan.suite.targets.iter().map(Target::column));
+    header.push("converged".into());
     w.write_record(&header)?;
     for r in results {
         let mut row = vec![
@@ -195,6 +219,11 @@ pub fn write_csv(path: &Path, plan: &PlanRecord, results: &[RunResult]) -> Resul
                 .iter()
                 .map(|e| e.map_or("not reached".to_string(), |e| e.to_string())),
         );
+        row.push(match r.converged {
+            Some(true) => "yes".into(),
+            Some(false) => "no".into(),
+            None => String::new(),
+        });
         w.write_record(&row)?;
     }
     let bytes = w.into_inner().context("writing results.csv")?;

@@ -13,7 +13,7 @@ use crate::base::stats::{Difference, holm, mean, paired, welch};
 use crate::config::comparisons::Pair;
 use crate::config::suite::Expect;
 use crate::config::suite::{Metric, Suite};
-use crate::sweep::report::{RunResult, finished};
+use crate::sweep::report::{PLATEAU_EPOCHS, PLATEAU_POINTS, RunResult, finished};
 use crate::sweep::runstore::RunState;
 
 /// What the runs say about one claim.
@@ -25,6 +25,9 @@ pub enum Verdict {
     Inconclusive,
     /// Fewer than two finished runs on a side.
     TooFewRuns,
+    /// The interval would decide, but some runs had not converged (their validation accuracy
+    /// still moving): the difference may be one of speed, not of the end point.
+    NotConverged,
 }
 
 impl Verdict {
@@ -34,6 +37,7 @@ impl Verdict {
             Verdict::Disagrees => "disagrees",
             Verdict::Inconclusive => "inconclusive",
             Verdict::TooFewRuns => "inconclusive (fewer than 2 runs a side)",
+            Verdict::NotConverged => "inconclusive (runs not converged)",
         }
     }
 
@@ -61,6 +65,28 @@ pub struct Judged {
     pub verdict: Verdict,
     /// Judged by the Holm-adjusted p-value.
     pub verdict_holm: Verdict,
+    /// Runs of both sides that had converged, of those whose convergence is known, and how
+    /// many are unknown.
+    pub converged: (usize, usize, usize),
+}
+
+impl Judged {
+    fn convergence(&self) -> String {
+        let (yes, known, unknown) = self.converged;
+        match (known, unknown) {
+            (0, _) => "unknown".into(),
+            (k, 0) if yes == k => "yes".into(),
+            _ => format!("{yes} of {} runs", known + unknown),
+        }
+    }
+}
+
+/// Agrees or disagrees only where every run whose convergence is known converged.
+fn unless_unconverged(v: Verdict, converged: (usize, usize, usize)) -> Verdict {
+    match v {
+        Verdict::Agrees | Verdict::Disagrees if converged.0 < converged.1 => Verdict::NotConverged,
+        v => v,
+    }
 }
 
 /// `(seed, value)` of metric `m` over variant `v`'s finished runs.
@@ -102,7 +128,18 @@ pub fn judge(suite: &Suite, results: &[RunResult]) -> Result<Vec<Judged>> {
                 Some(d) => Verdict::of(d.diff, d.excludes_zero(), pair.expect),
             };
             let m = |v: &[(u64, f64)]| mean(&v.iter().map(|x| x.1).collect::<Vec<_>>());
+            let runs: Vec<Option<bool>> = finished(results, &pair.a)
+                .chain(finished(results, &pair.b))
+                .map(|r| r.converged)
+                .collect();
+            let converged = (
+                runs.iter().filter(|c| **c == Some(true)).count(),
+                runs.iter().filter(|c| c.is_some()).count(),
+                runs.iter().filter(|c| c.is_none()).count(),
+            );
+            let verdict = unless_unconverged(verdict, converged);
             Judged {
+                converged,
                 runs: (a.len(), b.len()),
                 means: (m(&a), m(&b)),
                 difference,
@@ -120,7 +157,10 @@ pub fn judge(suite: &Suite, results: &[RunResult]) -> Result<Vec<Judged>> {
     for (j, adjusted) in judged.iter_mut().zip(holm(&p)) {
         j.p_holm = adjusted;
         if let Some(d) = j.difference {
-            j.verdict_holm = Verdict::of(d.diff, adjusted < 0.05, j.pair.expect);
+            j.verdict_holm = unless_unconverged(
+                Verdict::of(d.diff, adjusted < 0.05, j.pair.expect),
+                j.converged,
+            );
         }
     }
     Ok(judged)
@@ -132,7 +172,7 @@ pub fn section(judged: &[Judged]) -> String {
         return String::new();
     }
     let mut md = String::from(
-        "\n## Comparisons\n\n| a | b | metric | paper: a is | a − b (95 % CI) | method (df) | p | p (Holm) | smallest detectable | verdict | after Holm | source |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "\n## Comparisons\n\n| a | b | metric | paper: a is | a − b (95 % CI) | method (df) | p | p (Holm) | smallest detectable | converged | verdict | after Holm | source |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for j in judged {
         let p = &j.pair;
@@ -151,7 +191,7 @@ pub fn section(judged: &[Judged]) -> String {
             ),
         };
         md.push_str(&format!(
-            "| `{}` | `{}` | {} | {} | {diff} | {method} | {pv} | {} | {mde} | {} | {} | {} |\n",
+            "| `{}` | `{}` | {} | {} | {diff} | {method} | {pv} | {} | {mde} | {} | {} | {} | {} |\n",
             p.a,
             p.b,
             p.metric.name(),
@@ -161,6 +201,7 @@ pub fn section(judged: &[Judged]) -> String {
             } else {
                 format!("{:.3}", j.p_holm)
             },
+            j.convergence(),
             j.verdict.name(),
             j.verdict_holm.name(),
             p.source
@@ -168,7 +209,7 @@ pub fn section(judged: &[Judged]) -> String {
     }
     let m = judged.iter().filter(|j| j.difference.is_some()).count();
     md.push_str(&format!(
-        "\n{m} comparison{} tested. A verdict needs the 95 % interval to exclude 0; with {m} test{} at α = 0.05, about {:.2} would do so by chance alone if no variant differed, so *after Holm* judges each by its Holm-adjusted p-value (family-wise error 5 %). Paired by seed where both variants ran the same seeds (df = seeds − 1), Welch otherwise. *Smallest detectable*: the true difference these seeds would find with 80 % power, (t₀.₉₇₅ + t₀.₈₀)·se. Differences are `a − b` in the metric's units (percentage points for accuracies and errors).\n",
+        "\n{m} comparison{} tested. A verdict needs the 95 % interval to exclude 0; with {m} test{} at α = 0.05, about {:.2} would do so by chance alone if no variant differed, so *after Holm* judges each by its Holm-adjusted p-value (family-wise error 5 %). Paired by seed where both variants ran the same seeds (df = seeds − 1), Welch otherwise. *Converged*: runs whose validation accuracy moved less than {PLATEAU_POINTS} points over their last {PLATEAU_EPOCHS} epochs; where any did not, an interval that excludes 0 gives *inconclusive (runs not converged)*, since the difference may be one of speed. *Smallest detectable*: the true difference these seeds would find with 80 % power, (t₀.₉₇₅ + t₀.₈₀)·se. Differences are `a − b` in the metric's units (percentage points for accuracies and errors).\n",
         if m == 1 { " was" } else { "s were" },
         if m == 1 { "" } else { "s" },
         0.05 * m as f64
@@ -185,6 +226,7 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>> {
         .with_context(|| format!("{}: no header", path.display()))?
         .clone();
     let at = |name: &str| header.iter().position(|h| h == name);
+    let converged = at("converged");
     let (Some(variant), Some(seed), Some(status)) = (at("variant"), at("seed"), at("status"))
     else {
         bail!(
@@ -217,6 +259,11 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>> {
             },
             ..Default::default()
         };
+        result.converged = converged.and_then(|i| match &record[i] {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        });
         for (m, i) in &metrics {
             if let Ok(v) = record[*i].parse::<f64>() {
                 result.values.insert(*m, v);

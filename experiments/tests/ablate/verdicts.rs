@@ -121,10 +121,10 @@ fn verdicts_follow_the_interval_and_holm() {
     std::fs::create_dir(&dir).unwrap();
     // tanh's final training error above relu's on every seed (paired p 0.017): agrees with
     // Krizhevsky et al.; Welch alone would call it inconclusive (p 0.069).
-    let mut csv = String::from("variant,seed,run_id,status,final_train_error,test_acc\n");
+    let mut csv = String::from("variant,seed,run_id,status,final_train_error,test_acc,converged\n");
     for (s, (a, b)) in A.iter().zip(B).enumerate() {
         csv.push_str(&format!(
-            "tanh,{s},t{s},done,{a},50\nrelu,{s},r{s},done,{b},50\n"
+            "tanh,{s},t{s},done,{a},50,yes\nrelu,{s},r{s},done,{b},50,yes\n"
         ));
     }
     std::fs::write(dir.join("results.csv"), &csv).unwrap();
@@ -135,6 +135,17 @@ fn verdicts_follow_the_interval_and_holm() {
     assert_eq!(j[0].verdict, Verdict::Agrees);
     assert_eq!(j[0].verdict_holm, Verdict::Agrees);
     close(j[0].difference.unwrap().p, 0.0170913937);
+    assert_eq!(j[0].converged, (6, 6, 0));
+    // One run whose validation accuracy was still moving: the same interval no longer decides.
+    std::fs::write(dir.join("results.csv"), csv.replacen(",yes\n", ",no\n", 1)).unwrap();
+    let unconverged = read_results(&dir.join("results.csv")).unwrap();
+    let j = judge(&suite, &unconverged).unwrap();
+    assert_eq!(j[0].converged, (5, 6, 0));
+    assert_eq!(
+        (j[0].verdict, j[0].verdict_holm),
+        (Verdict::NotConverged, Verdict::NotConverged)
+    );
+    std::fs::write(dir.join("results.csv"), &csv).unwrap();
     // One seed fewer on a side: no longer paired (Welch), and inconclusive.
     let fewer: Vec<_> = results
         .iter()
@@ -180,5 +191,28 @@ fn the_committed_residual_results_do_not_support_a_56_layer_claim() {
     assert_eq!(
         (at56.verdict, at56.verdict_holm),
         (Verdict::Inconclusive, Verdict::Inconclusive)
+    );
+}
+
+#[test]
+fn a_plateau_is_three_epochs_within_a_third_of_a_point() {
+    use convlab_experiments::record::rundir::EpochRow;
+    use convlab_experiments::sweep::report::plateaued;
+    let rows = |acc: &[f64]| -> Vec<EpochRow> {
+        acc.iter()
+            .enumerate()
+            .map(|(i, a)| EpochRow {
+                epoch: i + 1,
+                valid_acc: *a,
+                ..Default::default()
+            })
+            .collect()
+    };
+    assert!(plateaued(&rows(&[60.0, 85.0, 85.1, 85.29])));
+    assert!(!plateaued(&rows(&[60.0, 85.0, 85.1, 85.31])));
+    assert!(!plateaued(&rows(&[80.0, 84.0, 85.0])));
+    assert!(
+        !plateaued(&rows(&[85.0, 85.0])),
+        "two epochs show no plateau"
     );
 }
