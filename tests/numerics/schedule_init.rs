@@ -234,3 +234,41 @@ fn default_init_matches_torchvision_per_family() {
         }
     }
 }
+
+/// `model.init = "kaiming"` takes the gain of the model's non-linearity, as PyTorch's
+/// `kaiming_normal_(w, mode="fan_out", nonlinearity=...)` with `calculate_gain`: every conv
+/// weight's std is √2/√fan_out for ReLU and (5/3)/√fan_out for tanh (fan_out = out·kh·kw).
+#[test]
+fn kaiming_takes_the_gain_of_the_nonlinearity() {
+    use convlab_blocks::Activation;
+    use convlab_models::Init;
+    for (activation, gain) in [
+        (Activation::Relu, 2f64.sqrt()),
+        (Activation::Tanh, 5.0 / 3.0),
+    ] {
+        let mut cfg = ModelConfig::new(Arch::AlexNetCifar).with_activation(activation);
+        cfg.init = Some(Init::Kaiming);
+        let model = cfg.init(&device()).expect("model");
+        let mut c = Collect {
+            path: vec![],
+            out: vec![],
+        };
+        model.visit(&mut c);
+        let mut convs = 0;
+        for (role, shape, v) in &c.out {
+            if *role != Role::ConvWeight {
+                continue;
+            }
+            convs += 1;
+            let fan_out = (shape[0] * shape[2] * shape[3]) as f64;
+            let (n, _, std) = pooled(std::slice::from_ref(v));
+            let want = gain / fan_out.sqrt();
+            // A sample std is off by about std/√(2n); allow five of those.
+            assert!(
+                (std - want).abs() <= want * 5.0 / (2.0 * n as f64).sqrt(),
+                "{activation:?} {shape:?}: std {std:.6}, want {want:.6}"
+            );
+        }
+        assert!(convs >= 5, "{convs} conv layers");
+    }
+}

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 pub enum WeightInit {
     /// `kaiming_normal_(mode="fan_out", nonlinearity="relu")`: N(0, 2 / fan_out).
     KaimingNormalFanOut,
+    /// `kaiming_normal_(mode="fan_out", nonlinearity="tanh")`: N(0, (5/3)² / fan_out), the
+    /// gain PyTorch's `calculate_gain("tanh")` gives (ReLU's √2 would saturate a tanh net).
+    KaimingNormalFanOutTanh,
     /// PyTorch's layer default: `kaiming_uniform_(a=√5)`, i.e. U(±1/√fan_in).
     PytorchDefault,
     /// N(0, std²) (torchvision draws GoogLeNet's from a normal truncated at ±2, which at
@@ -101,6 +104,16 @@ impl InitScheme {
         }
     }
 
+    /// [`Self::kaiming`] with tanh's gain, 5/3, for a tanh network.
+    pub const fn kaiming_tanh() -> Self {
+        Self {
+            conv: WeightInit::KaimingNormalFanOutTanh,
+            conv_bias: BiasInit::Zero,
+            linear: WeightInit::KaimingNormalFanOutTanh,
+            linear_bias: BiasInit::Zero,
+        }
+    }
+
     /// N(0, std²) for every conv and linear weight, zero biases (Krizhevsky et al. 2012 used
     /// std 0.01; so did the VGG paper for its shallow net A).
     pub const fn normal(std: f64) -> Self {
@@ -118,6 +131,10 @@ impl WeightInit {
         match self {
             WeightInit::KaimingNormalFanOut => Initializer::KaimingNormal {
                 gain: 2f64.sqrt(),
+                fan_out_only: true,
+            },
+            WeightInit::KaimingNormalFanOutTanh => Initializer::KaimingNormal {
+                gain: 5.0 / 3.0,
                 fan_out_only: true,
             },
             WeightInit::PytorchDefault => pytorch_uniform(),

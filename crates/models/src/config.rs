@@ -18,7 +18,8 @@ pub enum Init {
     /// ZFNet have no torchvision model and keep PyTorch's defaults, as AlexNet.
     #[default]
     Torchvision,
-    /// Kaiming-normal fan-out (ReLU gain) for every conv and linear weight, zero biases.
+    /// Kaiming-normal fan-out for every conv and linear weight with the gain of the model's
+    /// non-linearity (ReLU √2, tanh 5/3), zero biases.
     Kaiming,
     /// PyTorch's layer defaults: U(±1/√fan_in) for weights and biases.
     Pytorch,
@@ -27,8 +28,8 @@ pub enum Init {
 }
 
 impl Init {
-    /// The concrete rules for an architecture.
-    pub fn scheme(self, spec: Spec) -> InitScheme {
+    /// The concrete rules for an architecture with `activation` as its non-linearity.
+    pub fn scheme(self, spec: Spec, activation: Activation) -> InitScheme {
         match self {
             Init::Torchvision => match spec.family() {
                 Family::Vgg => InitScheme::torchvision_vgg(),
@@ -36,6 +37,7 @@ impl Init {
                 Family::ResNet => InitScheme::torchvision_resnet(),
                 Family::LeNet | Family::AlexNet | Family::ZfNet => InitScheme::pytorch(),
             },
+            Init::Kaiming if activation == Activation::Tanh => InitScheme::kaiming_tanh(),
             Init::Kaiming => InitScheme::kaiming(),
             Init::Pytorch => InitScheme::pytorch(),
             Init::Normal => InitScheme::normal(0.01),
@@ -369,7 +371,10 @@ impl ModelConfig {
             dropout,
             head: self.head.unwrap_or(defaults.head),
             width,
-            init: self.init.unwrap_or_default().scheme(arch.spec()),
+            init: self
+                .init
+                .unwrap_or_default()
+                .scheme(arch.spec(), self.activation.unwrap_or(defaults.activation)),
             lrn: self.lrn.unwrap_or(defaults.lrn),
             shortcut: self.shortcut.unwrap_or(defaults.shortcut),
             aux_heads: self.aux_heads.unwrap_or(defaults.aux_heads),
@@ -411,7 +416,7 @@ impl Knobs {
             dropout,
             head: HeadKind::Fc,
             width: 1.0,
-            init: Init::default().scheme(spec),
+            init: Init::default().scheme(spec, Activation::Relu),
             lrn: matches!(spec, Spec::AlexNet(AlexNetLayout::Paper2012) | Spec::ZfNet),
             shortcut,
             aux_heads: false,
