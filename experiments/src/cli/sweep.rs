@@ -119,6 +119,17 @@ pub enum AblateAction {
         #[arg(long)]
         suite: Option<String>,
     },
+    /// One table across suites: every comparison's claim, our difference with its interval,
+    /// the verdict after Holm, dataset, budget, seeds and the binary that made the runs.
+    Scorecard {
+        /// Results directories (a results.csv inside), each optionally `DIR=SUITE`, e.g.
+        /// results/ablations/residual results/ablations/activation-kaiming=activation.
+        #[arg(required = true)]
+        dirs: Vec<crate::sweep::scorecard::Source>,
+        /// Where to write the table.
+        #[arg(long, default_value = "scorecard.md")]
+        out: PathBuf,
+    },
 }
 
 pub fn search(a: SearchArgs) -> Result<()> {
@@ -198,6 +209,11 @@ pub fn ablate(a: AblateArgs) -> Result<()> {
         Some(AblateAction::Verdicts { results, suite }) => {
             let suite = verdict_suite(&results, suite)?;
             print!("{}", crate::sweep::verdicts::verdicts(&results, &suite)?);
+            return Ok(());
+        }
+        Some(AblateAction::Scorecard { dirs, out }) => {
+            print!("{}", crate::sweep::scorecard::scorecard(&dirs, &out)?);
+            println!("scorecard: {}", out.display());
             return Ok(());
         }
         None => {}

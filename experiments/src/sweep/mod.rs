@@ -15,6 +15,7 @@ pub mod preflight;
 pub mod report;
 pub mod runner;
 pub mod runstore;
+pub mod scorecard;
 pub mod search;
 pub mod search_report;
 pub mod summary;

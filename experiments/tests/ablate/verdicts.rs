@@ -216,3 +216,37 @@ fn a_plateau_is_three_epochs_within_a_third_of_a_point() {
         "two epochs show no plateau"
     );
 }
+
+/// README's scorecard is the scorecard of the committed results, regenerated here: a claim in
+/// README that the numbers do not make fails this test. So does a stale `results/scorecard.md`.
+#[test]
+fn readmes_scorecard_is_regenerated_from_the_committed_results() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- scorecard: ")
+        .expect("README has a scorecard block");
+    let rest = &readme[start + "<!-- scorecard: ".len()..];
+    let (args, rest) = rest.split_once(" -->").unwrap();
+    let (block, _) = rest.split_once("<!-- /scorecard -->").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("scorecard.md");
+    let mut command: Vec<&str> = vec!["ablate", "scorecard"];
+    command.extend(args.split_whitespace());
+    let o = Command::new(EXE)
+        .args(&command)
+        .args(["--out", out.to_str().unwrap()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let fresh = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(block.trim(), fresh.trim(), "README's scorecard is stale");
+    let committed = std::fs::read_to_string(repo().join("results/scorecard.md")).unwrap();
+    assert_eq!(
+        committed.trim(),
+        fresh.trim(),
+        "results/scorecard.md is stale"
+    );
+    // Every verdict word in the table is one the statistics gave.
+    assert!(fresh.contains("inconclusive") && fresh.contains("agrees with the paper"));
+}
