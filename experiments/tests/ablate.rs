@@ -1287,3 +1287,6 @@ mod kill;
 
 #[path = "ablate/verdicts.rs"]
 mod verdicts;
+
+#[path = "ablate/plots.rs"]
+mod plots;

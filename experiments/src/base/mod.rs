@@ -3,6 +3,7 @@
 //! tables and line/bar plots.
 
 pub mod backend;
+pub mod layout;
 pub mod loader;
 pub mod metrics;
 pub mod plot;

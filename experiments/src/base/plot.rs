@@ -10,6 +10,8 @@ use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+
+use crate::base::layout;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -67,20 +69,66 @@ pub struct Panel<'a> {
     pub y_label: &'a str,
     pub series: Vec<(String, Vec<(f64, f64)>)>,
     pub log_x: bool,
+    /// Per series, an error bar (± this much) for each point; empty: none.
+    pub errors: Vec<Vec<f64>>,
 }
 
-/// Panels side by side in one PNG.
+/// The series names of all panels, each once, in order of appearance: the legend's entries
+/// and the colours' indices.
+pub fn legend_names(panels: &[Panel<'_>]) -> Vec<String> {
+    let mut names: Vec<String> = vec![];
+    for (name, _) in panels.iter().flat_map(|p| p.series.iter()) {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+/// Panels side by side in one PNG, with one legend for all of them in a column to the right
+/// (when there is more than one series), as wide as its entries need.
 pub fn lines(path: &Path, panels: &[Panel<'_>], size: (u32, u32)) -> Result<()> {
     register_font();
     let e = |e: &dyn std::fmt::Display| anyhow!("{}: {e}", path.display());
-    let root = BitMapBackend::new(path, size).into_drawing_area();
+    let names = legend_names(panels);
+    let (boxes, legend_w) = if names.len() > 1 {
+        layout::legend(&names, size.1)
+    } else {
+        (vec![], 0)
+    };
+    let root = BitMapBackend::new(path, (size.0 + legend_w, size.1)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let areas = root.split_evenly((1, panels.len().max(1)));
+    let (plots, legend_area) = root.split_horizontally(size.0);
+    let areas = plots.split_evenly((1, panels.len().max(1)));
     for (panel, area) in panels.iter().zip(areas) {
-        line_panel(&area, panel, path)?;
+        line_panel(&area, panel, &names, path)?;
+    }
+    for (i, (name, b)) in names.iter().zip(&boxes).enumerate() {
+        let c = series_colour(i, names.len());
+        let y = b.y + b.h as i32 / 2;
+        legend_area
+            .draw(&PathElement::new(
+                vec![(b.x, y), (b.x + 16, y)],
+                c.stroke_width(3),
+            ))
+            .map_err(|x| e(&x))?;
+        legend_area
+            .draw(&Text::new(
+                name.clone(),
+                (b.x + 22, y),
+                TextStyle::from(("sans-serif", layout::LEGEND_FONT).into_font())
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(|x| e(&x))?;
     }
     root.present().map_err(|x| e(&x))?;
     Ok(())
+}
+
+/// Series `i` of `n`'s colour ([`layout::colour_of`]).
+pub fn series_colour(i: usize, n: usize) -> RGBColor {
+    let (r, g, b) = layout::colour_of(i, n);
+    RGBColor(r, g, b)
 }
 
 /// The x axis of a line panel: its range, whether every x is a whole number (epochs), and
@@ -126,11 +174,26 @@ impl XAxis {
 fn line_panel(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     panel: &Panel<'_>,
+    names: &[String],
     path: &Path,
 ) -> Result<()> {
     let e = |e: &dyn std::fmt::Display| anyhow!("{}: {e}", path.display());
     let axis = XAxis::of(panel);
-    let (y0, y1) = bounds(panel.series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1)));
+    // The y range holds the error bars too.
+    let err = |i: usize, k: usize| {
+        panel
+            .errors
+            .get(i)
+            .and_then(|e| e.get(k))
+            .copied()
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0)
+    };
+    let (y0, y1) = bounds(panel.series.iter().enumerate().flat_map(|(i, (_, p))| {
+        p.iter()
+            .enumerate()
+            .flat_map(move |(k, q)| [q.1 - err(i, k), q.1 + err(i, k)])
+    }));
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(panel.title, ("sans-serif", 18))
@@ -141,21 +204,22 @@ fn line_panel(
         let chart = builder
             .build_cartesian_2d((axis.lo..axis.hi).log_scale(), y0..y1)
             .map_err(|x| e(&x))?;
-        draw_lines(chart, panel, &axis, path)
+        draw_lines(chart, panel, names, &axis, path)
     } else {
         let chart = builder
             .build_cartesian_2d(axis.lo..axis.hi, y0..y1)
             .map_err(|x| e(&x))?;
-        draw_lines(chart, panel, &axis, path)
+        draw_lines(chart, panel, names, &axis, path)
     }
 }
 
-/// The mesh, each series as a line with its points marked, and a legend when there is more
-/// than one series, on a chart whose x axis is `X` (linear or logarithmic). One lifetime for
-/// the chart and its backend: the legend needs the backend to outlive the chart.
+/// The mesh and each series as a line with its points marked (and error bars where given),
+/// coloured by its place among `names` (the legend is drawn beside the panels), on a chart
+/// whose x axis is `X` (linear or logarithmic).
 fn draw_lines<'a, X>(
     mut chart: ChartContext<'a, BitMapBackend<'a>, Cartesian2d<X, RangedCoordf64>>,
     panel: &Panel<'_>,
+    names: &[String],
     axis: &XAxis,
     path: &Path,
 ) -> Result<()>
@@ -180,24 +244,26 @@ where
         .draw()
         .map_err(|x| e(&x))?;
     for (i, (name, pts)) in panel.series.iter().enumerate() {
-        let c = colour(i);
+        let k = names.iter().position(|n| n == name).unwrap_or(i);
+        let c = series_colour(k, names.len().max(1));
         chart
             .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-            .map_err(|x| e(&x))?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+            .map_err(|x| e(&x))?;
         chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 2, c.filled())))
             .map_err(|x| e(&x))?;
-    }
-    if panel.series.len() > 1 {
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(|x| e(&x))?;
+        if let Some(errors) = panel.errors.get(i) {
+            chart
+                .draw_series(
+                    pts.iter()
+                        .zip(errors)
+                        .filter(|(_, s)| s.is_finite() && **s > 0.0)
+                        .map(|(&(x, y), s)| {
+                            ErrorBar::new_vertical(x, y - s, y, y + s, c.stroke_width(1), 8)
+                        }),
+                )
+                .map_err(|x| e(&x))?;
+        }
     }
     Ok(())
 }
@@ -210,11 +276,18 @@ pub struct Bar {
     pub reference: Option<f64>,
 }
 
-/// A bar chart with error bars and reference markers (e.g. published numbers).
+/// A bar chart with error bars and reference markers (e.g. published numbers). Wider than
+/// `size` when many bars need room; labels turn upright when they would not fit side by side
+/// ([`layout::bar_labels`]).
 pub fn bars(path: &Path, title: &str, y_label: &str, bars: &[Bar], size: (u32, u32)) -> Result<()> {
     register_font();
     let e = |e: &dyn std::fmt::Display| anyhow!("{}: {e}", path.display());
-    let root = BitMapBackend::new(path, size).into_drawing_area();
+    let n = bars.len().max(1);
+    let width = layout::bars_width(n, size.0);
+    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    let how = layout::bar_labels(&labels, bar_slot(width, n));
+    let height = size.1 + how.area.saturating_sub(BAR_LABEL_AREA);
+    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     // A missing spread (one seed: NaN) draws no error bar.
     let spread = |b: &Bar| {
@@ -234,12 +307,11 @@ pub fn bars(path: &Path, title: &str, y_label: &str, bars: &[Bar], size: (u32, u
     if y0 > 0.0 {
         y0 = 0.0;
     }
-    let n = bars.len().max(1);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
-        .margin(14)
-        .x_label_area_size(70)
-        .y_label_area_size(60)
+        .margin(BAR_MARGIN)
+        .x_label_area_size(how.area)
+        .y_label_area_size(BAR_Y_AREA)
         .build_cartesian_2d(0f64..n as f64, y0..y1)
         .map_err(|x| e(&x))?;
     chart
@@ -271,14 +343,17 @@ pub fn bars(path: &Path, title: &str, y_label: &str, bars: &[Bar], size: (u32, u
                 )))
                 .map_err(|x| e(&x))?;
         }
-        // The variant's name under its bar.
+        // The variant's name under its bar, upright when the names would collide.
         let (px, py) = chart.backend_coord(&(x + 0.5, y0));
-        root.draw(&Text::new(
-            b.label.clone(),
-            (px, py + 8),
-            TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top)),
-        ))
-        .map_err(|x| e(&x))?;
+        let font = ("sans-serif", layout::BAR_FONT).into_font();
+        let style = if how.upright {
+            TextStyle::from(font.transform(FontTransform::Rotate90))
+                .pos(Pos::new(HPos::Left, VPos::Center))
+        } else {
+            TextStyle::from(font).pos(Pos::new(HPos::Center, VPos::Top))
+        };
+        root.draw(&Text::new(b.label.clone(), (px, py + 8), style))
+            .map_err(|x| e(&x))?;
         if let Some(r) = b.reference {
             chart
                 .draw_series(std::iter::once(PathElement::new(
@@ -290,6 +365,16 @@ pub fn bars(path: &Path, title: &str, y_label: &str, bars: &[Bar], size: (u32, u
     }
     root.present().map_err(|x| e(&x))?;
     Ok(())
+}
+
+const BAR_MARGIN: u32 = 14;
+const BAR_Y_AREA: u32 = 60;
+/// The label area a bar chart of `size` has room for without growing.
+const BAR_LABEL_AREA: u32 = 70;
+
+/// The width in pixels of one bar's slot in a chart `width` wide.
+pub fn bar_slot(width: u32, n: usize) -> u32 {
+    width.saturating_sub(2 * BAR_MARGIN + BAR_Y_AREA) / n.max(1) as u32
 }
 
 /// Points of a scatter group: x, y, and whether the point is filled.

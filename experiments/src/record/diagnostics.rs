@@ -251,6 +251,7 @@ pub fn picture(
             y_label: "log10 update / parameter",
             series: ratio_series,
             log_x: false,
+            errors: vec![],
         },
         Panel {
             title: "log10 gradient norm",
@@ -258,6 +259,7 @@ pub fn picture(
             y_label: "log10 ‖g‖",
             series: grad_series,
             log_x: false,
+            errors: vec![],
         },
         Panel {
             title: "dead ReLU units (probe batch)",
@@ -265,6 +267,7 @@ pub fn picture(
             y_label: "% of units",
             series: dead_series(dead),
             log_x: false,
+            errors: vec![],
         },
     ];
     crate::record::pictures::atomically(path, |tmp| plot::lines(tmp, &panels, (1800, 500)))

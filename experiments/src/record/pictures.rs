@@ -41,6 +41,7 @@ pub fn curves(path: &Path, title: &str, rows: &[EpochRow]) -> Result<()> {
                 ("valid".into(), series(&|r| r.valid_loss)),
             ],
             log_x: false,
+            errors: vec![],
         },
         Panel {
             title: "top-1",
@@ -51,6 +52,7 @@ pub fn curves(path: &Path, title: &str, rows: &[EpochRow]) -> Result<()> {
                 ("valid".into(), series(&|r| r.valid_acc)),
             ],
             log_x: false,
+            errors: vec![],
         },
         Panel {
             title: "learning rate (end of epoch)",
@@ -58,6 +60,7 @@ pub fn curves(path: &Path, title: &str, rows: &[EpochRow]) -> Result<()> {
             y_label: "lr",
             series: vec![("lr".into(), series(&|r| r.lr))],
             log_x: false,
+            errors: vec![],
         },
     ];
     atomically(path, |tmp| plot::lines(tmp, &panels, (1500, 450)))

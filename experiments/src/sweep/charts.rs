@@ -14,6 +14,8 @@ use crate::sweep::report::{PlanRecord, RunResult, values};
 
 /// Named lines of (x, y) points, as a panel draws them.
 type Lines = Vec<(String, Vec<(f64, f64)>)>;
+/// An axis chart's panel: its title, its lines and each line's error bars.
+type AxisPanel = (String, (Lines, Vec<Vec<f64>>));
 
 /// Mean over seeds of a per-epoch quantity, per variant.
 fn mean_curve(results: &[RunResult], v: &str, f: impl Fn(&EpochRow) -> f64) -> Vec<(f64, f64)> {
@@ -57,6 +59,7 @@ fn write_curves(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
                 y_label: "cross entropy",
                 series: series(&|r| r.train_loss),
                 log_x: false,
+                errors: vec![],
             },
             Panel {
                 title: "training error",
@@ -64,6 +67,7 @@ fn write_curves(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
                 y_label: "100 - top-1 %",
                 series: series(&|r| 100.0 - r.train_acc),
                 log_x: false,
+                errors: vec![],
             },
             Panel {
                 title: "validation accuracy",
@@ -71,6 +75,7 @@ fn write_curves(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
                 y_label: "top-1 %",
                 series: series(&|r| r.valid_acc),
                 log_x: false,
+                errors: vec![],
             },
         ],
         (1800, 520),
@@ -121,7 +126,7 @@ pub fn write_axis_plots(dir: &Path, plan: &PlanRecord, results: &[RunResult]) ->
             continue;
         }
         let layout = AxisLayout::of(s, i);
-        let panels: Vec<(String, Lines)> = layout
+        let panels: Vec<AxisPanel> = layout
             .panel_values(s)
             .into_iter()
             .map(|pv| {
@@ -129,7 +134,7 @@ pub fn write_axis_plots(dir: &Path, plan: &PlanRecord, results: &[RunResult]) ->
                 (layout.title(s, pv), lines)
             })
             .collect();
-        if panels.iter().all(|(_, l)| l.is_empty()) {
+        if panels.iter().all(|(_, (l, _))| l.is_empty()) {
             continue;
         }
         draw_axis(dir, axis, s.metrics[0], panels)?;
@@ -185,15 +190,16 @@ impl AxisLayout {
     }
 
     /// One panel's lines: the mean of `primary` over each variant's finished runs against the
-    /// variant's value on the x axis, grouped by the series axes, in the variants' order.
+    /// variant's value on the x axis, grouped by the series axes, in the variants' order; and
+    /// per line, each point's standard deviation over seeds (its error bar).
     fn lines(
         &self,
         variants: &[Variant],
         results: &[RunResult],
         primary: Metric,
         panel_value: Option<&str>,
-    ) -> Lines {
-        let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    ) -> (Lines, Vec<Vec<f64>>) {
+        let mut series: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
         let mut order: Vec<String> = vec![];
         for v in variants {
             if let (Some(p), Some(want)) = (self.panel_axis, panel_value)
@@ -220,34 +226,37 @@ impl AxisLayout {
             if !order.contains(&label) {
                 order.push(label.clone());
             }
-            series.entry(label).or_default().push((x, mean(&vals)));
+            series
+                .entry(label)
+                .or_default()
+                .push((x, mean(&vals), std(&vals)));
         }
-        let mut lines: Lines = order
-            .into_iter()
-            .map(|l| {
-                let mut pts = series.remove(&l).unwrap_or_default();
-                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                (l, pts)
-            })
-            .collect();
-        lines.retain(|(_, p)| !p.is_empty());
-        lines
+        let mut lines: Lines = vec![];
+        let mut errors = vec![];
+        for l in order {
+            let mut pts = series.remove(&l).unwrap_or_default();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if !pts.is_empty() {
+                errors.push(pts.iter().map(|p| p.2).collect());
+                lines.push((l, pts.iter().map(|p| (p.0, p.1)).collect()));
+            }
+        }
+        (lines, errors)
     }
 }
 
 /// Draws `axis-<name>.png`, its panels side by side.
-fn draw_axis(dir: &Path, axis: &Axis, primary: Metric, panels: Vec<(String, Lines)>) -> Result<()> {
-    let y_label = format!("{} (mean over seeds)", primary.name());
-    let (titles, lines): (Vec<String>, Vec<Lines>) = panels.into_iter().unzip();
-    let panels: Vec<Panel> = titles
+fn draw_axis(dir: &Path, axis: &Axis, primary: Metric, panels: Vec<AxisPanel>) -> Result<()> {
+    let y_label = format!("{} (mean ± std over seeds)", primary.name());
+    let panels: Vec<Panel> = panels
         .iter()
-        .zip(lines)
-        .map(|(title, series)| Panel {
+        .map(|(title, (series, errors))| Panel {
             title: title.as_str(),
             x_label: &axis.name,
             y_label: &y_label,
-            series,
+            series: series.clone(),
             log_x: false,
+            errors: errors.clone(),
         })
         .collect();
     let width = 200 + 600 * panels.len() as u32;
