@@ -108,6 +108,11 @@ pub enum AblateAction {
     Report {
         /// A report directory, e.g. ablations/residual/20261122-120000.
         dir: PathBuf,
+        /// Without plan.json (committed results): the suite whose results these are; by
+        /// default the one named like the directory. Bars, axis charts and verdicts are redrawn
+        /// from results.csv.
+        #[arg(long)]
+        suite: Option<String>,
     },
     /// Judge a suite's comparisons on a results.csv (or a report directory holding one):
     /// intervals, Holm's adjustment and verdicts, printed and written as verdicts.md beside it.
@@ -205,7 +210,14 @@ pub fn ablations() -> Result<()> {
 
 pub fn ablate(a: AblateArgs) -> Result<()> {
     match a.action {
-        Some(AblateAction::Report { dir }) => return crate::sweep::ablate::report_again(&dir),
+        Some(AblateAction::Report { dir, suite }) => {
+            let suite = if dir.join("plan.json").exists() {
+                None
+            } else {
+                Some(verdict_suite(&dir, suite)?)
+            };
+            return crate::sweep::ablate::report_again(&dir, suite.as_ref());
+        }
         Some(AblateAction::Verdicts { results, suite }) => {
             let suite = verdict_suite(&results, suite)?;
             print!("{}", crate::sweep::verdicts::verdicts(&results, &suite)?);

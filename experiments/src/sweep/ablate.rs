@@ -89,7 +89,10 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
 }
 
 /// `convlab ablate report <dir>`: rebuilds a report directory from its `plan.json` and runs.
-pub fn report_again(dir: &Path) -> Result<()> {
+pub fn report_again(dir: &Path, suite: Option<&Suite>) -> Result<()> {
+    if !dir.join("plan.json").exists() && dir.join("results.csv").exists() {
+        return from_csv(dir, suite);
+    }
     let text = std::fs::read_to_string(dir.join("plan.json")).with_context(|| {
         format!(
             "{}: not a suite report directory (no plan.json)",
@@ -100,6 +103,37 @@ pub fn report_again(dir: &Path) -> Result<()> {
         .with_context(|| format!("{}: unreadable plan.json", dir.display()))?;
     let results = write_report(dir, &plan, None)?;
     print_finished(dir, &results);
+    Ok(())
+}
+
+/// A report without its plan or runs (committed results keep only `results.csv` and
+/// `summary.md`): what its numbers alone give is redrawn, `bars.png`, the axis charts and
+/// `verdicts.md`; `curves.png` and `summary.md` need the runs and stay as they are.
+fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
+    let Some(suite) = suite else {
+        bail!(
+            "{}: no plan.json; name the suite whose results these are with --suite",
+            dir.display()
+        );
+    };
+    let results = crate::sweep::verdicts::read_results(&dir.join("results.csv"))?;
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    let synthetic = summary.contains("budget `smoke`");
+    crate::sweep::charts::write_bars(dir, suite, &results, !synthetic)?;
+    crate::sweep::charts::write_axis_charts(dir, suite, &results)?;
+    if !suite.comparisons.is_empty() {
+        crate::sweep::verdicts::verdicts(dir, suite)?;
+    }
+    println!(
+        "report: {} ({} rows of results.csv; bars, axis charts{} redrawn, curves and summary kept)",
+        dir.display(),
+        results.len(),
+        if suite.comparisons.is_empty() {
+            ""
+        } else {
+            " and verdicts"
+        }
+    );
     Ok(())
 }
 

@@ -84,7 +84,7 @@ fn write_curves(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
 }
 
 /// `bars.png`: the primary metric per variant, mean ± std, the published number as a mark.
-fn write_bars(dir: &Path, s: &Suite, results: &[RunResult], published: bool) -> Result<()> {
+pub fn write_bars(dir: &Path, s: &Suite, results: &[RunResult], published: bool) -> Result<()> {
     let primary = s.metrics[0];
     let bars: Vec<Bar> = s
         .variant_names()
@@ -118,7 +118,11 @@ fn write_bars(dir: &Path, s: &Suite, results: &[RunResult], published: bool) -> 
 /// combination of the other axes, one panel per value of the first other axis when there are
 /// two or more (Yosinski et al.'s Fig. 2 is `layers` with a panel per amount of data).
 pub fn write_axis_plots(dir: &Path, plan: &PlanRecord, results: &[RunResult]) -> Result<()> {
-    let s = &plan.suite;
+    write_axis_charts(dir, &plan.suite, results)
+}
+
+/// [`write_axis_plots`] for a suite and its results alone (a committed `results.csv`).
+pub fn write_axis_charts(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
     let variants = s.variant_list();
     for (i, axis) in s.axes.iter().enumerate() {
         let numeric = axis.values.iter().all(|v| v.name.parse::<f64>().is_ok());

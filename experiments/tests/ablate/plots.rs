@@ -112,3 +112,43 @@ fn the_transfer_studys_pictures_are_drawn_with_legend_and_error_bars() {
         }
     }
 }
+
+/// Committed results keep no plan or runs: `ablate report` redraws from `results.csv` what its
+/// numbers give (bars with upright labels, the axis charts with error bars, verdicts.md) and
+/// leaves curves and summary as they are.
+#[test]
+fn a_committed_results_directory_is_redrawn_from_its_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("transferability");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["results.csv", "summary.md"] {
+        std::fs::copy(
+            repo().join("results/ablations/transferability").join(f),
+            dir.join(f),
+        )
+        .unwrap();
+    }
+    let summary = std::fs::read(dir.join("summary.md")).unwrap();
+    let t = ok(&["ablate", "report", dir.to_str().unwrap()]);
+    assert!(t.contains("136 rows of results.csv"), "{t}");
+    let bars = image::open(dir.join("bars.png")).unwrap();
+    assert!(bars.height() > 560, "upright labels for 34 variants");
+    assert!(dir.join("axis-layers.png").exists() && dir.join("verdicts.md").exists());
+    assert_eq!(std::fs::read(dir.join("summary.md")).unwrap(), summary);
+    // Without plan.json and under another name, the suite must be named.
+    let other = tmp.path().join("elsewhere");
+    std::fs::rename(&dir, &other).unwrap();
+    let o = convlab(&["ablate", "report", other.to_str().unwrap()]);
+    assert!(
+        !o.status.success() && text(&o).contains("--suite"),
+        "{}",
+        text(&o)
+    );
+    ok(&[
+        "ablate",
+        "report",
+        other.to_str().unwrap(),
+        "--suite",
+        "transferability",
+    ]);
+}
