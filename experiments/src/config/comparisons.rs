@@ -115,8 +115,30 @@ impl Suite {
         Ok(out)
     }
 
+    /// The baseline of `variant` (by name): the suite's `baseline` with its `{axis}`
+    /// placeholders filled with the variant's own values (`{net}-plain` is `vgg11-plain` for
+    /// `vgg11-bn`), when that is a variant of the suite.
+    pub fn baseline_of(&self, variant: &str) -> Option<String> {
+        let v = self
+            .variant_list()
+            .into_iter()
+            .find(|v| v.name == variant)?;
+        let name = self.fill(&self.baseline, &v.values);
+        self.variant_names().contains(&name).then_some(name)
+    }
+
+    /// `pattern` with each `{axis}` replaced by that axis's value among `values`.
+    pub(crate) fn fill(&self, pattern: &str, values: &[String]) -> String {
+        self.axes
+            .iter()
+            .zip(values)
+            .fold(pattern.to_string(), |s, (axis, value)| {
+                s.replace(&format!("{{{}}}", axis.name), value)
+            })
+    }
+
     /// The names of the full grid, before `exclude`.
-    fn unexcluded_names(&self) -> Vec<String> {
+    pub(crate) fn unexcluded_names(&self) -> Vec<String> {
         let mut names = vec![String::new()];
         for axis in &self.axes {
             names = names
@@ -137,7 +159,7 @@ impl Suite {
 }
 
 /// The `{name}` placeholders of a pattern, in order.
-fn placeholders(pattern: &str) -> Vec<&str> {
+pub(crate) fn placeholders(pattern: &str) -> Vec<&str> {
     let mut out = vec![];
     let mut rest = pattern;
     while let Some(start) = rest.find('{') {

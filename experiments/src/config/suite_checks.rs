@@ -131,7 +131,29 @@ impl Suite {
         if variants.is_empty() {
             return fail("exclude", "leaves no variant");
         }
-        if !variants.contains(&self.baseline) {
+        let placeholders = crate::config::comparisons::placeholders(&self.baseline);
+        if let Some(p) = placeholders
+            .iter()
+            .find(|p| !self.axes.iter().any(|a| &a.name == *p))
+        {
+            return fail("baseline", format!("`{{{p}}}` names no axis of the suite"));
+        }
+        if !placeholders.is_empty() {
+            // A per-group baseline: each variant's own must be a variant, or excluded.
+            let everything = self.unexcluded_names();
+            for v in self.variant_list() {
+                let want = self.fill(&self.baseline, &v.values);
+                if !variants.contains(&want) && !everything.contains(&want) {
+                    return fail(
+                        "baseline",
+                        format!(
+                            "`{}` gives `{want}` for `{}`, which is not a variant",
+                            self.baseline, v.name
+                        ),
+                    );
+                }
+            }
+        } else if !variants.contains(&self.baseline) {
             return fail(
                 "baseline",
                 format!(

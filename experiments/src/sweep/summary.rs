@@ -6,15 +6,18 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::base::stats::{diff_ci95, mean, std};
+use crate::base::stats::{mean, std};
 use crate::config::suite::{Metric, Suite};
 use crate::record::rundir::write_atomic;
 use crate::sweep::report::{PlanRecord, RunResult, finished, values};
 use crate::sweep::runstore::RunState;
+use crate::sweep::verdicts::{difference, seeded};
 
 /// The note under the table: how to read Δ and the published numbers.
-const FOOTNOTE: &str = "\nΔ: difference of means to the baseline, with Welch's 95 % interval where both sides \
-     have at least two runs. Published numbers come from the papers' own set-ups (data, \
+const FOOTNOTE: &str = "\nΔ: difference of means to the variant's baseline (the suite's `baseline`, its `{axis}` \
+     placeholders filled with the variant's own values), with a 95 % interval where both sides have at least two runs: \
+     paired by seed where both ran the same seeds, Welch's otherwise; uncorrected for multiple comparisons (the \
+     comparisons' table is). Published numbers come from the papers' own set-ups (data, \
      epochs, scale) and are printed beside ours, not as a target.\n";
 
 /// Writes `summary.md`.
@@ -105,39 +108,35 @@ fn variant_table(s: &Suite, results: &[RunResult], published: bool) -> String {
     }
     let mut md = format!("| {} |\n", header.join(" | "));
     md.push_str(&format!("|{}\n", "---|".repeat(header.len())));
-    let base = values(results, &s.baseline, primary);
     for v in &s.variant_names() {
         md.push_str(&format!(
             "| {} |\n",
-            variant_row(s, results, v, &base, published).join(" | ")
+            variant_row(s, results, v, published).join(" | ")
         ));
     }
     md
 }
 
-/// A variant's cells: its finished runs, each metric, Δ to the baseline (`base`: the
-/// baseline's values of the primary metric), the epochs to each target, the published number.
-fn variant_row(
-    s: &Suite,
-    results: &[RunResult],
-    v: &str,
-    base: &[f64],
-    published: bool,
-) -> Vec<String> {
+/// A variant's cells: its finished runs, each metric, Δ to its baseline, the epochs to each
+/// target, the published number.
+fn variant_row(s: &Suite, results: &[RunResult], v: &str, published: bool) -> Vec<String> {
     let primary = s.metrics[0];
     let n = finished(results, v).count();
     let mut cells = vec![format!("`{v}`"), n.to_string()];
     cells.extend(s.metrics.iter().map(|&m| mean_std(&values(results, v, m))));
-    let here = values(results, v, primary);
-    cells.push(if v == s.baseline {
-        "baseline".into()
-    } else if here.is_empty() || base.is_empty() {
-        "–".into()
-    } else {
-        match diff_ci95(&here, base) {
-            (d, Some((lo, hi))) => format!("{d:+.2} [{lo:+.2}, {hi:+.2}]"),
-            (d, None) => format!("{d:+.2}"),
-        }
+    let here = seeded(results, v, primary);
+    let base = s.baseline_of(v).map(|b| (seeded(results, &b, primary), b));
+    cells.push(match base {
+        None => "–".into(),
+        Some((_, b)) if b == v => "baseline".into(),
+        Some((base, _)) if here.is_empty() || base.is_empty() => "–".into(),
+        Some((base, b)) => match difference(&here, &base) {
+            Some(d) => format!("{:+.2} [{:+.2}, {:+.2}] vs `{b}`", d.diff, d.lo, d.hi),
+            None => {
+                let m = |x: &[(u64, f64)]| mean(&x.iter().map(|p| p.1).collect::<Vec<_>>());
+                format!("{:+.2} vs `{b}`", m(&here) - m(&base))
+            }
+        },
     });
     cells.extend((0..s.targets.len()).map(|k| target_cell(results, v, k)));
     if published {

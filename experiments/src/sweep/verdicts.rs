@@ -90,7 +90,7 @@ fn unless_unconverged(v: Verdict, converged: (usize, usize, usize)) -> Verdict {
 }
 
 /// `(seed, value)` of metric `m` over variant `v`'s finished runs.
-fn seeded(results: &[RunResult], v: &str, m: Metric) -> Vec<(u64, f64)> {
+pub(crate) fn seeded(results: &[RunResult], v: &str, m: Metric) -> Vec<(u64, f64)> {
     finished(results, v)
         .filter_map(|r| r.values.get(&m).map(|x| (r.seed, *x)))
         .collect()

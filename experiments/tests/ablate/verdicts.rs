@@ -250,3 +250,48 @@ fn readmes_scorecard_is_regenerated_from_the_committed_results() {
     // Every verdict word in the table is one the statistics gave.
     assert!(fresh.contains("inconclusive") && fresh.contains("agrees with the paper"));
 }
+
+/// A per-group baseline: `{axis}` in `baseline` takes each variant's own value, so the
+/// batch-norm suite compares each net with itself without batch norm (it once compared LeNet-5
+/// with VGG-11), and the transfer study each variant with scratch training on the same data.
+#[test]
+fn each_variant_has_the_baseline_of_its_group() {
+    let bn = Suite::load("batchnorm").unwrap();
+    assert_eq!(bn.baseline_of("lenet5-bn").as_deref(), Some("lenet5-plain"));
+    assert_eq!(bn.baseline_of("vgg11-bn").as_deref(), Some("vgg11-plain"));
+    assert_eq!(
+        bn.baseline_of("vgg11-plain").as_deref(),
+        Some("vgg11-plain")
+    );
+    let t = Suite::load("transferability").unwrap();
+    assert_eq!(
+        t.baseline_of("small-AnB+-3").as_deref(),
+        Some("small-BnB-0")
+    );
+    assert_eq!(t.baseline_of("large-BnB-2").as_deref(), Some("large-BnB-0"));
+    // A placeholder that names no axis, or a group whose baseline is no variant, is an error.
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |baseline: &str| {
+        let path = tmp.path().join("s.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "description = \"d\"\nquestion = \"q\"\nbase = \"smoke\"\nbaseline = \"{baseline}\"\nmetrics = [\"test_acc\"]\n\
+                 [[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n\
+                 [[axes]]\nname = \"n\"\nvalues = [{{ name = \"1\" }}, {{ name = \"2\" }}]\n"
+            ),
+        )
+        .unwrap();
+        Suite::load(path.to_str().unwrap())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    write("a-{n}").unwrap();
+    let e = write("a-{m}").unwrap_err();
+    assert!(
+        e.contains("`baseline`") && e.contains("`{m}` names no axis"),
+        "{e}"
+    );
+    let e = write("c-{n}").unwrap_err();
+    assert!(e.contains("gives `c-1`"), "{e}");
+}
