@@ -295,3 +295,52 @@ fn each_variant_has_the_baseline_of_its_group() {
     let e = write("c-{n}").unwrap_err();
     assert!(e.contains("gives `c-1`"), "{e}");
 }
+
+/// Every interval README's prose quotes (`[−153, +112]`, to whatever precision) is one of the
+/// scorecard's, rounded: prose never states an interval the committed results do not give.
+#[test]
+fn every_interval_readme_quotes_is_the_scorecards() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let (before, rest) = readme.split_once("<!-- scorecard: ").unwrap();
+    let (table, after) = rest.split_once("<!-- /scorecard -->").unwrap();
+    // `[lo, hi]` with both signs written, as the tables and the prose give differences.
+    let intervals = |text: &str| -> Vec<(String, String)> {
+        let text = text.replace('−', "-");
+        let mut out = vec![];
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find('[') {
+            rest = &rest[i + 1..];
+            let Some(j) = rest.find(']') else { break };
+            let inside = &rest[..j];
+            if let Some((lo, hi)) = inside.split_once(',') {
+                let (lo, hi) = (lo.trim(), hi.trim());
+                let signed = |s: &str| {
+                    (s.starts_with('+') || s.starts_with('-')) && s[1..].parse::<f64>().is_ok()
+                };
+                if signed(lo) && signed(hi) {
+                    out.push((lo.to_string(), hi.to_string()));
+                }
+            }
+        }
+        out
+    };
+    let known: Vec<(f64, f64)> = intervals(table)
+        .iter()
+        .map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap()))
+        .collect();
+    assert!(known.len() >= 20, "{known:?}");
+    let quoted = intervals(&format!("{before}\n{after}"));
+    assert!(quoted.len() >= 10, "{quoted:?}");
+    for (lo, hi) in &quoted {
+        // Rounded to the quote's own decimals (the table's two are themselves rounded).
+        let decimals = |s: &str| s.split_once('.').map_or(0, |(_, d)| d.len());
+        let tol = |s: &str| 0.5 * 10f64.powi(-(decimals(s) as i32)) + 0.006;
+        let (l, h): (f64, f64) = (lo.parse().unwrap(), hi.parse().unwrap());
+        assert!(
+            known
+                .iter()
+                .any(|(a, b)| (a - l).abs() <= tol(lo) && (b - h).abs() <= tol(hi)),
+            "README quotes [{lo}, {hi}], which is no interval of the scorecard"
+        );
+    }
+}
