@@ -291,6 +291,11 @@ pub struct Suite {
     /// direction, expanded by [`crate::config::comparisons`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comparisons: Vec<Comparison>,
+    /// Variants outside the grid, each a name and its overrides: equal-budget controls (e.g.
+    /// scratch training as long as a transferred net's base and target training together).
+    /// They have no axis values; comparisons and the summary name them like any variant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<AxisValue>,
     /// The folder of a suite read from a file (where `base` may name a sibling recipe).
     #[serde(skip)]
     pub dir: Option<PathBuf>,
@@ -322,6 +327,7 @@ impl OneOrMany {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     pub name: String,
+    /// Empty strings for a control (`[[controls]]`), which sits on no axis.
     pub values: Vec<String>,
     pub set: toml::Table,
 }
@@ -438,6 +444,11 @@ impl Suite {
                     set,
                 }
             })
+            .chain(self.controls.iter().map(|c| Variant {
+                name: c.name.clone(),
+                values: vec![String::new(); self.axes.len()],
+                set: c.set.clone(),
+            }))
             .collect()
     }
 

@@ -142,6 +142,9 @@ impl Suite {
             // A per-group baseline: each variant's own must be a variant, or excluded.
             let everything = self.unexcluded_names();
             for v in self.variant_list() {
+                if self.controls.iter().any(|c| c.name == v.name) {
+                    continue; // on no axis: no group, no baseline
+                }
                 let want = self.fill(&self.baseline, &v.values);
                 if !variants.contains(&want) && !everything.contains(&want) {
                     return fail(
@@ -162,6 +165,17 @@ impl Suite {
                     variants.join(", ")
                 ),
             );
+        }
+        for (i, c) in self.controls.iter().enumerate() {
+            if !crate::config::load::plain_name(&c.name) {
+                return fail(format!("controls[{i}].name"), "must be a plain name");
+            }
+            if variants.iter().filter(|v| **v == c.name).count() > 1 {
+                return fail(
+                    format!("controls[{i}].name"),
+                    format!("`{}` is already a variant's name", c.name),
+                );
+            }
         }
         for k in self.published.keys() {
             if !variants.contains(k) {

@@ -86,9 +86,11 @@ fn write_curves(dir: &Path, s: &Suite, results: &[RunResult]) -> Result<()> {
 /// `bars.png`: the primary metric per variant, mean ± std, the published number as a mark.
 pub fn write_bars(dir: &Path, s: &Suite, results: &[RunResult], published: bool) -> Result<()> {
     let primary = s.metrics[0];
+    // Variants without a finished run (failed, or not run) get no bar rather than one at 0.
     let bars: Vec<Bar> = s
         .variant_names()
         .iter()
+        .filter(|v| !values(results, v, primary).is_empty())
         .map(|v| {
             let vals = values(results, v, primary);
             Bar {

@@ -1,4 +1,4 @@
-//! Issue 20's plots at scale: the 34-variant transfer study's pictures keep every label
+//! Issue 20's plots at scale: the 36-variant transfer study's pictures keep every label
 //! readable (no two label boxes overlap), put every series in a legend beside the plot, give
 //! every series its own colour, and draw error bars on the axis charts.
 
@@ -20,7 +20,7 @@ fn no_overlaps(boxes: &[Rect], what: &str) {
 }
 
 #[test]
-fn labels_legends_and_colours_stay_apart_at_34_variants() {
+fn labels_legends_and_colours_stay_apart_at_36_variants() {
     for suite in ["transferability", "residual", "activation"] {
         let names = Suite::load(suite).unwrap().variant_names();
         // Bars: one slot per variant in a chart as wide as they need.

@@ -71,10 +71,20 @@ fn comparisons_expand_over_axes_and_name_unknown_variants() {
     assert!(names.contains(&("plain-44".into(), "plain-20".into())));
     assert!(!names.contains(&("plain-20".into(), "plain-20".into())));
     // The transfer study: every comparison within one data size; layer 0 of AnB+ is excluded
-    // by the suite, so it is skipped, not an error.
+    // by the suite, so it is skipped, not an error; its equal-budget controls are variants.
     let t = Suite::load("transferability").unwrap();
     let pairs = t.comparison_pairs().unwrap();
-    assert_eq!(pairs.len(), 2 * 4 + 2, "{pairs:?}");
+    assert_eq!(pairs.len(), 2 * 4 + 2 + 2 * 4, "{pairs:?}");
+    assert!(
+        pairs
+            .iter()
+            .any(|p| p.a == "small-AnB+-2" && p.b == "small-long")
+    );
+    assert_eq!(
+        t.baseline_of("large-long"),
+        None,
+        "a control sits in no group"
+    );
     for p in &pairs {
         assert_eq!(p.a.split('-').next(), p.b.split('-').next(), "{p:?}");
     }
