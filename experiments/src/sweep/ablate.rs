@@ -107,8 +107,9 @@ pub fn report_again(dir: &Path, suite: Option<&Suite>) -> Result<()> {
 }
 
 /// A report without its plan or runs (committed results keep only `results.csv` and
-/// `summary.md`): what its numbers alone give is redrawn, `bars.png`, the axis charts and
-/// `verdicts.md`; `curves.png` and `summary.md` need the runs and stay as they are.
+/// `summary.md`): what its numbers give is rebuilt, `summary.md` (how it was run read back
+/// from its own first lines), `bars.png`, the axis charts and `verdicts.md`; `curves.png` needs
+/// the runs' histories and stays as it is.
 fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
     let Some(suite) = suite else {
         bail!(
@@ -116,16 +117,20 @@ fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
             dir.display()
         );
     };
-    let results = crate::sweep::verdicts::read_results(&dir.join("results.csv"))?;
+    let results =
+        crate::sweep::verdicts::read_results_with(&dir.join("results.csv"), &suite.targets)?;
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
     let synthetic = summary.contains("budget `smoke`");
+    if let Some((plan, wall_s)) = plan_from_summary(suite, &summary) {
+        crate::sweep::summary::write_summary(&dir.join("summary.md"), &plan, &results, wall_s)?;
+    }
     crate::sweep::charts::write_bars(dir, suite, &results, !synthetic)?;
     crate::sweep::charts::write_axis_charts(dir, suite, &results)?;
     if !suite.comparisons.is_empty() {
         crate::sweep::verdicts::verdicts(dir, suite)?;
     }
     println!(
-        "report: {} ({} rows of results.csv; bars, axis charts{} redrawn, curves and summary kept)",
+        "report: {} ({} rows of results.csv; summary, bars, axis charts{} rebuilt, curves kept)",
         dir.display(),
         results.len(),
         if suite.comparisons.is_empty() {
@@ -135,6 +140,59 @@ fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// How a committed report was run, read back from its `summary.md`'s first lines (`- Base
+/// recipe …; budget …; dataset …; seeds 0–N per variant; executor …`, `- Command: …`,
+/// `- Made by …`, `this invocation took N s`); `None` when they are not there.
+fn plan_from_summary(suite: &Suite, summary: &str) -> Option<(PlanRecord, Option<f64>)> {
+    let line = summary.lines().find(|l| l.starts_with("- Base recipe"))?;
+    let field = |name: &str| {
+        line.trim_end_matches('.')
+            .split("; ")
+            .find_map(|p| p.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+    };
+    let budget = match field("budget ")?.trim_matches('`') {
+        "smoke" => crate::config::suite::BudgetName::Smoke,
+        "short" => crate::config::suite::BudgetName::Short,
+        "full" => crate::config::suite::BudgetName::Full,
+        _ => return None,
+    };
+    let dataset = field("dataset ")
+        .filter(|d| d.starts_with('`'))
+        .map(|d| d.trim_matches('`').to_string());
+    let seeds = field("seeds ")?
+        .split(' ')
+        .next()?
+        .split_once('–')
+        .and_then(|(a, b)| Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?))?;
+    let executor = field("executor ")?.parse().ok()?;
+    let after = |prefix: &str| {
+        summary
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::to_string)
+    };
+    let command = after("- Command: `")?.trim_end_matches('`').to_string();
+    let wall_s = summary
+        .split("this invocation took ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok());
+    let plan = PlanRecord {
+        suite: suite.clone(),
+        budget,
+        dataset,
+        seeds,
+        executor,
+        command,
+        store: PathBuf::new(),
+        runs: vec![],
+        started: String::new(),
+        binary: after("- Made by ").unwrap_or_default(),
+    };
+    Some((plan, wall_s))
 }
 
 /// Writes every file of a report directory from its plan: `results.csv`, `summary.md` and the

@@ -220,6 +220,14 @@ pub fn section(judged: &[Judged]) -> String {
 /// A suite's results read back from its `results.csv`: variant, seed, state and metrics
 /// (committed results keep no run directories).
 pub fn read_results(path: &Path) -> Result<Vec<RunResult>> {
+    read_results_with(path, &[])
+}
+
+/// [`read_results`], also reading the epochs each run took and when it met each of `targets`.
+pub fn read_results_with(
+    path: &Path,
+    targets: &[crate::config::suite::Target],
+) -> Result<Vec<RunResult>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("{}", path.display()))?;
     let header = r
         .headers()
@@ -227,6 +235,8 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>> {
         .clone();
     let at = |name: &str| header.iter().position(|h| h == name);
     let converged = at("converged");
+    let epochs = at("epochs");
+    let reached: Vec<Option<usize>> = targets.iter().map(|t| at(&t.column())).collect();
     let (Some(variant), Some(seed), Some(status)) = (at("variant"), at("seed"), at("status"))
     else {
         bail!(
@@ -259,6 +269,11 @@ pub fn read_results(path: &Path) -> Result<Vec<RunResult>> {
             },
             ..Default::default()
         };
+        result.epochs = epochs.and_then(|i| record[i].parse().ok());
+        result.reached = reached
+            .iter()
+            .map(|i| i.and_then(|i| record[i].parse().ok()))
+            .collect();
         result.converged = converged.and_then(|i| match &record[i] {
             "yes" => Some(true),
             "no" => Some(false),
