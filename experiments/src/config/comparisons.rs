@@ -137,6 +137,41 @@ impl Suite {
             })
     }
 
+    /// How the training budgets of variants `a` and `b` differ, as far as their own overrides
+    /// say: their epochs, and whether one starts from a trained base network (copied layers,
+    /// `transfer.layers` > 0), whose training then comes on top of its own. `None` when
+    /// nothing differs that way.
+    pub fn budget_note(&self, a: &str, b: &str) -> Option<String> {
+        let list = self.variant_list();
+        let find = |n: &str| list.iter().find(|v| v.name == n);
+        let (va, vb) = (find(a)?, find(b)?);
+        let epochs = |v: &crate::config::suite::Variant| {
+            v.set.get("epochs").and_then(toml::Value::as_integer)
+        };
+        let based = |v: &crate::config::suite::Variant| {
+            v.set.contains_key("transfer.from")
+                && v.set
+                    .get("transfer.layers")
+                    .and_then(toml::Value::as_integer)
+                    .unwrap_or(0)
+                    > 0
+        };
+        let mut notes = vec![];
+        if let (Some(x), Some(y)) = (epochs(va), epochs(vb))
+            && x != y
+        {
+            notes.push(format!("{x} vs {y} epochs"));
+        }
+        for (name, v, other) in [(a, va, vb), (b, vb, va)] {
+            if based(v) && !based(other) {
+                notes.push(format!(
+                    "`{name}` starts from a trained base (its training comes on top)"
+                ));
+            }
+        }
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
     /// The names of the full grid, before `exclude`.
     pub(crate) fn unexcluded_names(&self) -> Vec<String> {
         let mut names = vec![String::new()];

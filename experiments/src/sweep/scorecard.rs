@@ -126,7 +126,7 @@ pub fn table(sources: &[Source]) -> Result<String> {
         bail!("name at least one results directory");
     }
     let mut md = String::from(
-        "| suite (results) | question | a vs b | metric | the paper: a is | a − b (95 % CI) | verdict after Holm | dataset | budget | seeds | made by |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| suite (results) | question | a vs b | metric | the paper: a is | a − b (95 % CI) | verdict after Holm | training differs | dataset | budget | seeds | made by |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for source in sources {
         let suite = suite_of(source)?;
@@ -144,7 +144,7 @@ pub fn table(sources: &[Source]) -> Result<String> {
                 (String::new(), String::new())
             };
             md.push_str(&format!(
-                "| {name} | {question} | `{}` vs `{}` | {} | {} ({}) | {} | {} | {} | {} | {} | {} |\n",
+                "| {name} | {question} | `{}` vs `{}` | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} |\n",
                 p.a,
                 p.b,
                 p.metric.name(),
@@ -155,6 +155,7 @@ pub fn table(sources: &[Source]) -> Result<String> {
                     d.diff, d.lo, d.hi
                 )),
                 j.verdict_holm.name(),
+                j.budget.as_deref().unwrap_or("no"),
                 m.dataset,
                 m.budget,
                 m.seeds,

@@ -68,6 +68,9 @@ pub struct Judged {
     /// Runs of both sides that had converged, of those whose convergence is known, and how
     /// many are unknown.
     pub converged: (usize, usize, usize),
+    /// How the two sides' training budgets differ ([`Suite::budget_note`]): a confound to
+    /// weigh before reading the verdict as the paper's effect.
+    pub budget: Option<String>,
 }
 
 impl Judged {
@@ -139,6 +142,7 @@ pub fn judge(suite: &Suite, results: &[RunResult]) -> Result<Vec<Judged>> {
             );
             let verdict = unless_unconverged(verdict, converged);
             Judged {
+                budget: suite.budget_note(&pair.a, &pair.b),
                 converged,
                 runs: (a.len(), b.len()),
                 means: (m(&a), m(&b)),
@@ -172,7 +176,7 @@ pub fn section(judged: &[Judged]) -> String {
         return String::new();
     }
     let mut md = String::from(
-        "\n## Comparisons\n\n| a | b | metric | paper: a is | a − b (95 % CI) | method (df) | p | p (Holm) | smallest detectable | converged | verdict | after Holm | source |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "\n## Comparisons\n\n| a | b | metric | paper: a is | a − b (95 % CI) | method (df) | p | p (Holm) | smallest detectable | converged | budget | verdict | after Holm | source |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for j in judged {
         let p = &j.pair;
@@ -191,7 +195,7 @@ pub fn section(judged: &[Judged]) -> String {
             ),
         };
         md.push_str(&format!(
-            "| `{}` | `{}` | {} | {} | {diff} | {method} | {pv} | {} | {mde} | {} | {} | {} | {} |\n",
+            "| `{}` | `{}` | {} | {} | {diff} | {method} | {pv} | {} | {mde} | {} | {} | {} | {} | {} |\n",
             p.a,
             p.b,
             p.metric.name(),
@@ -202,6 +206,7 @@ pub fn section(judged: &[Judged]) -> String {
                 format!("{:.3}", j.p_holm)
             },
             j.convergence(),
+            j.budget.as_deref().unwrap_or("equal"),
             j.verdict.name(),
             j.verdict_holm.name(),
             p.source
@@ -209,7 +214,7 @@ pub fn section(judged: &[Judged]) -> String {
     }
     let m = judged.iter().filter(|j| j.difference.is_some()).count();
     md.push_str(&format!(
-        "\n{m} comparison{} tested. A verdict needs the 95 % interval to exclude 0; with {m} test{} at α = 0.05, about {:.2} would do so by chance alone if no variant differed, so *after Holm* judges each by its Holm-adjusted p-value (family-wise error 5 %). Paired by seed where both variants ran the same seeds (df = seeds − 1), Welch otherwise. *Converged*: runs whose validation accuracy moved less than {PLATEAU_POINTS} points over their last {PLATEAU_EPOCHS} epochs; where any did not, an interval that excludes 0 gives *inconclusive (runs not converged)*, since the difference may be one of speed. *Smallest detectable*: the true difference these seeds would find with 80 % power, (t₀.₉₇₅ + t₀.₈₀)·se. Differences are `a − b` in the metric's units (percentage points for accuracies and errors).\n",
+        "\n{m} comparison{} tested. A verdict needs the 95 % interval to exclude 0; with {m} test{} at α = 0.05, about {:.2} would do so by chance alone if no variant differed, so *after Holm* judges each by its Holm-adjusted p-value (family-wise error 5 %). Paired by seed where both variants ran the same seeds (df = seeds − 1), Welch otherwise. *Converged*: runs whose validation accuracy moved less than {PLATEAU_POINTS} points over their last {PLATEAU_EPOCHS} epochs; where any did not, an interval that excludes 0 gives *inconclusive (runs not converged)*, since the difference may be one of speed. *Budget*: how the two sides' training differs by their own overrides (epochs, a trained base to start from), a confound to weigh before reading a verdict as the paper's effect. *Smallest detectable*: the true difference these seeds would find with 80 % power, (t₀.₉₇₅ + t₀.₈₀)·se. Differences are `a − b` in the metric's units (percentage points for accuracies and errors).\n",
         if m == 1 { " was" } else { "s were" },
         if m == 1 { "" } else { "s" },
         0.05 * m as f64

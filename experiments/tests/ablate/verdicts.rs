@@ -85,6 +85,17 @@ fn comparisons_expand_over_axes_and_name_unknown_variants() {
         None,
         "a control sits in no group"
     );
+    // Budgets the tool can see differ: a fine-tuned transfer against scratch training, and
+    // the equal-budget control's epochs.
+    let note = t.budget_note("small-AnB+-2", "small-BnB-0").unwrap();
+    assert!(
+        note.contains("`small-AnB+-2` starts from a trained base"),
+        "{note}"
+    );
+    let note = t.budget_note("large-AnB+-2", "large-long").unwrap();
+    assert!(note.contains("6 vs 12 epochs"), "{note}");
+    assert_eq!(t.budget_note("small-AnB-4", "small-BnB-4"), None);
+    assert_eq!(residual.budget_note("residual-56", "plain-56"), None);
     for p in &pairs {
         assert_eq!(p.a.split('-').next(), p.b.split('-').next(), "{p:?}");
     }
