@@ -151,6 +151,13 @@ fn every_shipped_suite_runs_at_the_smoke_budget() {
             );
         }
         assert!(summary.contains("- Made by convlab "), "{name}");
+        let made_by = column(&dir, "made_by");
+        assert!(
+            csv_rows(&dir)
+                .iter()
+                .all(|r| r[made_by].starts_with("convlab ")),
+            "{name}: every row of results.csv names its binary"
+        );
         // Every comparison the suite declares is judged (one seed: too few runs to say).
         let pairs = suite.comparison_pairs().unwrap();
         assert_eq!(

@@ -202,6 +202,9 @@ pub fn write_csv(path: &Path, plan: &PlanRecord, results: &[RunResult]) -> Resul
     header.extend(ALL_METRICS.iter().map(|m| m.name().to_string()));
     header.extend(plan.suite.targets.iter().map(Target::column));
     header.push("converged".into());
+    // Each row says which binary planned it (version, commit, +dirty), so the file alone
+    // carries its provenance; plan.json has the command, dataset and budget.
+    header.push("made_by".into());
     w.write_record(&header)?;
     for r in results {
         let mut row = vec![
@@ -224,6 +227,7 @@ pub fn write_csv(path: &Path, plan: &PlanRecord, results: &[RunResult]) -> Resul
             Some(false) => "no".into(),
             None => String::new(),
         });
+        row.push(plan.binary.clone());
         w.write_record(&row)?;
     }
     let bytes = w.into_inner().context("writing results.csv")?;
