@@ -1297,3 +1297,65 @@ mod verdicts;
 
 #[path = "ablate/plots.rs"]
 mod plots;
+
+/// Issue 26, finding 2: a closed stdout (`convlab models | head -1`, `convlab train … | head
+/// -2`) ends the process as it ends any Unix tool (SIGPIPE), never in a panic or a hang.
+#[test]
+fn a_closed_stdout_ends_the_process_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let cases: [(&[&str], usize); 2] = [
+        (&["models"], 1),
+        (
+            &[
+                "train",
+                "smoke",
+                "--no-tui",
+                "--no-fetch",
+                "--epochs",
+                "50",
+                "--set",
+                "data.samples=20000",
+                "--out",
+                out,
+            ],
+            2,
+        ),
+    ];
+    for (args, lines) in cases {
+        let err = tmp.path().join("stderr.txt");
+        let mut child = Command::new(EXE)
+            .args(args)
+            .env("BURN_DEVICE", "flex")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        for _ in 0..lines {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+        }
+        drop(reader); // `head` exits: the pipe's reading end closes
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{args:?} hangs on a closed stdout"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // `models` may have written all of its table into the pipe's buffer before it closed.
+        assert!(
+            status.signal() == Some(13) || (status.success() && args[0] == "models"),
+            "{args:?}: {status:?} (SIGPIPE expected)"
+        );
+        let stderr = std::fs::read_to_string(&err).unwrap();
+        assert!(!stderr.contains("panicked"), "{args:?}:\n{stderr}");
+    }
+}

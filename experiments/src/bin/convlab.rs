@@ -38,7 +38,22 @@ fn with_passive_openmp() {
     }
 }
 
+/// A closed stdout or stderr (`convlab models | head`, `convlab train … | head -2`) ends the
+/// process quietly, as it ends any Unix tool, instead of a panic in `println!` (Rust ignores
+/// SIGPIPE by default) or a training worker that panics while the main thread waits for it.
+/// A run killed this way keeps its last checkpoint and resumes like any interrupted run.
+#[cfg(unix)]
+#[allow(unsafe_code)] // one libc call; std has no safe way to restore SIGPIPE
+fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
+    #[cfg(unix)]
+    default_sigpipe();
     #[cfg(unix)]
     with_passive_openmp();
     let cli = Cli::parse();
