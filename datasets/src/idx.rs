@@ -105,8 +105,22 @@ pub type IdxPair = (usize, usize, usize, Vec<u8>, Vec<u16>);
 
 /// Reads an image file and a label file (raw or `.gz`) into one dataset.
 pub fn load_pair(images: &Path, labels: &Path, classes: usize) -> Result<IdxPair> {
-    let (n, rows, cols, pixels) = parse_images(images, &read_maybe_gz(images)?)?;
-    let l = parse_labels(labels, &read_maybe_gz(labels)?, classes)?;
+    pair_from_bytes(
+        (images, &read_maybe_gz(images)?),
+        (labels, &read_maybe_gz(labels)?),
+        classes,
+    )
+}
+
+/// One dataset from the decompressed bytes of an image file and a label file (each with its
+/// path, for errors).
+pub fn pair_from_bytes(
+    (images, image_bytes): (&Path, &[u8]),
+    (labels, label_bytes): (&Path, &[u8]),
+    classes: usize,
+) -> Result<IdxPair> {
+    let (n, rows, cols, pixels) = parse_images(images, image_bytes)?;
+    let l = parse_labels(labels, label_bytes, classes)?;
     if l.len() != n {
         return Err(DataError::CountMismatch {
             images: images.into(),

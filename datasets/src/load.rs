@@ -9,7 +9,7 @@ use crate::download;
 use crate::error::Result;
 use crate::idx;
 use crate::io::read;
-use crate::store::{check_on_load, class_names_on_disk, locate};
+use crate::store::{class_names_on_disk, locate, read_checked};
 
 /// Training and test sets of a named dataset.
 #[derive(Debug, Clone)]
@@ -65,10 +65,12 @@ pub fn load(dataset: DatasetName, dir: &Path, fetch: bool) -> Result<Splits> {
         }
         DatasetName::Mnist | DatasetName::FashionMnist => {
             let pair = |images: &DataFile, labels: &DataFile| -> Result<ImageSet> {
-                let checked =
-                    |f: &DataFile| path_of(f).and_then(|p| check_on_load(&p, f).map(|()| p));
-                let (images, labels) = (checked(images)?, checked(labels)?);
-                let (_, rows, cols, pixels, l) = idx::load_pair(&images, &labels, names.len())?;
+                let (ip, lp) = (path_of(images)?, path_of(labels)?);
+                let (_, rows, cols, pixels, l) = idx::pair_from_bytes(
+                    (&ip, &read_checked(&ip, images)?),
+                    (&lp, &read_checked(&lp, labels)?),
+                    names.len(),
+                )?;
                 ImageSet::new([1, rows, cols], pixels, l, names.clone())
             };
             Ok(Splits {

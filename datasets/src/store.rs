@@ -74,19 +74,13 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<Checked> {
                 .and_then(|t| serde_json::from_str::<BTreeMap<String, String>>(&t).ok())
                 .and_then(|m| m.get(&file.name).cloned());
             match recorded {
-                Some(expected) => {
-                    let found = md5_hex(&bytes);
-                    if found == expected {
-                        Ok(Checked::Checksum)
-                    } else {
-                        Err(DataError::Checksum {
-                            path: path.into(),
-                            algorithm: "md5 (recorded when the verified archive was unpacked)",
-                            expected,
-                            found,
-                        })
-                    }
-                }
+                Some(expected) => expect_md5(
+                    path,
+                    &bytes,
+                    &expected,
+                    "md5 (recorded when the verified archive was unpacked)",
+                )
+                .map(|()| Checked::Checksum),
                 None => Ok(Checked::FormatOnly),
             }
         }
@@ -103,19 +97,8 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<Checked> {
                 bytes
             };
             match raw_md5 {
-                Some(expected) => {
-                    let found = md5_hex(&raw);
-                    if found == *expected {
-                        Ok(Checked::Checksum)
-                    } else {
-                        Err(DataError::Checksum {
-                            path: path.into(),
-                            algorithm: "md5 (decompressed)",
-                            expected: expected.to_string(),
-                            found,
-                        })
-                    }
-                }
+                Some(expected) => expect_md5(path, &raw, expected, "md5 (decompressed)")
+                    .map(|()| Checked::Checksum),
                 None => Err(DataError::Checksum {
                     path: path.into(),
                     algorithm: "md5 (.gz)",
@@ -127,47 +110,59 @@ pub fn verify_file(path: &Path, file: &DataFile) -> Result<Checked> {
     }
 }
 
-/// The check on every load of a named IDX dataset: a file of upstream's exact size must carry
-/// upstream's checksum, so a flipped label in the real data is refused, not trained on. Files of
-/// other sizes (subsets, test fixtures) are used as the well-formed data they are (`data verify`
+/// An IDX file of a named dataset read for loading, checked on the way (read once, gunzipped
+/// once): its decompressed bytes. A file of upstream's exact size must carry upstream's
+/// checksum, so a flipped label in the real data is refused, not trained on. Files of other
+/// sizes (subsets, test fixtures) are used as the well-formed data they are (`data verify`
 /// still calls them unverified). Where no checksum of the decompressed bytes is known (MNIST
 /// re-compressed by someone), the size alone cannot judge and the file is used.
-pub fn check_on_load(path: &Path, file: &DataFile) -> Result<()> {
+pub fn read_checked(path: &Path, file: &DataFile) -> Result<Vec<u8>> {
+    let bytes = read(path)?;
+    let gzip = crate::io::is_gzip(&bytes);
     let Check::Idx {
         gz_md5,
         raw_md5,
         raw_len,
     } = file.check
     else {
-        return Ok(());
+        return if gzip {
+            crate::io::gunzip(path, &bytes)
+        } else {
+            Ok(bytes)
+        };
     };
-    let bytes = read(path)?;
-    if crate::io::is_gzip(&bytes) {
-        if md5_hex(&bytes) == gz_md5 {
-            return Ok(());
-        }
-        let raw = crate::io::gunzip(path, &bytes)?;
-        return check_raw(path, &raw, raw_md5, raw_len);
+    let upstream_gz = gzip && md5_hex(&bytes) == gz_md5;
+    let raw = if gzip {
+        crate::io::gunzip(path, &bytes)?
+    } else {
+        bytes
+    };
+    if let Some(expected) = raw_md5
+        && !upstream_gz
+        && raw.len() == raw_len
+    {
+        expect_md5(
+            path,
+            &raw,
+            expected,
+            "md5 (decompressed; a file of upstream's size must be upstream's file, restore it with `convlab data fetch`)",
+        )?;
     }
-    check_raw(path, &bytes, raw_md5, raw_len)
+    Ok(raw)
 }
 
-fn check_raw(path: &Path, raw: &[u8], raw_md5: Option<&str>, raw_len: usize) -> Result<()> {
-    match raw_md5 {
-        Some(expected) if raw.len() == raw_len => {
-            let found = md5_hex(raw);
-            if found == expected {
-                Ok(())
-            } else {
-                Err(DataError::Checksum {
-                    path: path.into(),
-                    algorithm: "md5 (decompressed; a file of upstream's size must be upstream's file, restore it with `convlab data fetch`)",
-                    expected: expected.to_string(),
-                    found,
-                })
-            }
-        }
-        _ => Ok(()),
+/// `bytes`' MD5 is `expected`, or a checksum error naming `path` and how it was checked.
+fn expect_md5(path: &Path, bytes: &[u8], expected: &str, algorithm: &'static str) -> Result<()> {
+    let found = md5_hex(bytes);
+    if found == expected {
+        Ok(())
+    } else {
+        Err(DataError::Checksum {
+            path: path.into(),
+            algorithm,
+            expected: expected.to_string(),
+            found,
+        })
     }
 }
 

@@ -124,19 +124,25 @@ fn mnist_layout_from_data_dir_and_missing_hint() {
     );
 }
 
+/// Debian's Fashion-MNIST, which CI installs: a test without it fails, unless opting out is
+/// said explicitly (`CONVLAB_ALLOW_MISSING_DATA`), and then it says it skipped.
+fn system_fashion_mnist(test: &str) -> Option<&'static Path> {
+    let system = Path::new("/usr/share/datasets/fashion-mnist");
+    if system.is_dir() {
+        return Some(system);
+    }
+    assert!(
+        std::env::var_os("CONVLAB_ALLOW_MISSING_DATA").is_some(),
+        "{} is absent: apt-get install dataset-fashion-mnist (or set CONVLAB_ALLOW_MISSING_DATA=1 to skip this test)",
+        system.display()
+    );
+    println!("SKIP {test}: data absent and CONVLAB_ALLOW_MISSING_DATA set");
+    None
+}
+
 #[test]
 fn real_fashion_mnist_is_found_verified_and_loaded() {
-    let system = Path::new("/usr/share/datasets/fashion-mnist");
-    // Fails without the data: CI installs it. Opting out has to be said explicitly.
-    if !system.is_dir() {
-        assert!(
-            std::env::var_os("CONVLAB_ALLOW_MISSING_DATA").is_some(),
-            "{} is absent: apt-get install dataset-fashion-mnist (or set CONVLAB_ALLOW_MISSING_DATA=1 to skip this test)",
-            system.display()
-        );
-        println!(
-            "SKIP real_fashion_mnist_when_installed: data absent and CONVLAB_ALLOW_MISSING_DATA set"
-        );
+    if system_fashion_mnist("real_fashion_mnist_is_found_verified_and_loaded").is_none() {
         return;
     }
     let empty = tempfile::tempdir().expect("tmp");
@@ -152,15 +158,10 @@ fn real_fashion_mnist_is_found_verified_and_loaded() {
 /// the data (it used to be trained and tested on without a word), naming the file.
 #[test]
 fn a_flipped_label_in_the_real_data_is_refused_on_load() {
-    let system = Path::new("/usr/share/datasets/fashion-mnist");
-    if !system.is_dir() {
-        assert!(
-            std::env::var_os("CONVLAB_ALLOW_MISSING_DATA").is_some(),
-            "{} is absent: apt-get install dataset-fashion-mnist",
-            system.display()
-        );
+    let Some(system) = system_fashion_mnist("a_flipped_label_in_the_real_data_is_refused_on_load")
+    else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().expect("tmp");
     // The data directory holds one folder per dataset.
     let folder = dir.path().join("fashion-mnist");
