@@ -256,35 +256,16 @@ pub fn ablate(a: AblateArgs) -> Result<()> {
     crate::sweep::ablate::ablate(&opts).map(|_| ())
 }
 
-/// The suite whose comparisons `ablate verdicts` applies: `--suite`, else the one plan.json
-/// records, else the one named like the results' directory.
+/// The suite whose comparisons `ablate verdicts` and `ablate report` apply to `results` (a
+/// results.csv or the directory holding it).
 fn verdict_suite(
     results: &std::path::Path,
     given: Option<String>,
 ) -> Result<crate::config::suite::Suite> {
-    use crate::config::suite::Suite;
-    if let Some(name) = given {
-        return Ok(Suite::load(&name)?);
-    }
     let dir = if results.is_dir() {
-        results.to_path_buf()
-    } else {
         results
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default()
+    } else {
+        results.parent().unwrap_or(std::path::Path::new(""))
     };
-    if let Ok(text) = std::fs::read_to_string(dir.join("plan.json")) {
-        let plan: crate::sweep::report::PlanRecord = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}: unreadable plan.json: {e}", dir.display()))?;
-        // The plan's copy of the suite predates any comparisons added since: prefer the
-        // built-in of that name where there is one.
-        return Ok(Suite::load(&plan.suite.name).unwrap_or(plan.suite));
-    }
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Suite::load(&name)
-        .map_err(|e| anyhow::anyhow!("{e}; name the suite whose comparisons apply with --suite"))
+    crate::sweep::verdicts::suite_for(dir, given.as_deref(), "with --suite")
 }

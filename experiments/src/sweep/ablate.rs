@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::base::backend::Backend;
 use crate::config::suite::Suite;
@@ -90,17 +90,15 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
 
 /// `convlab ablate report <dir>`: rebuilds a report directory from its `plan.json` and runs.
 pub fn report_again(dir: &Path, suite: Option<&Suite>) -> Result<()> {
-    if !dir.join("plan.json").exists() && dir.join("results.csv").exists() {
-        return from_csv(dir, suite);
-    }
-    let text = std::fs::read_to_string(dir.join("plan.json")).with_context(|| {
-        format!(
+    let Some(plan) = PlanRecord::read(dir)? else {
+        if dir.join("results.csv").exists() {
+            return from_csv(dir, suite);
+        }
+        bail!(
             "{}: not a suite report directory (no plan.json)",
             dir.display()
-        )
-    })?;
-    let plan: PlanRecord = serde_json::from_str(&text)
-        .with_context(|| format!("{}: unreadable plan.json", dir.display()))?;
+        );
+    };
     let results = write_report(dir, &plan, None)?;
     print_finished(dir, &results);
     Ok(())
@@ -121,7 +119,7 @@ fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
         crate::sweep::verdicts::read_results_with(&dir.join("results.csv"), &suite.targets)?;
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
     let synthetic = summary.contains("budget `smoke`");
-    if let Some((plan, wall_s)) = plan_from_summary(suite, &summary) {
+    if let Some((plan, wall_s)) = PlanRecord::from_summary(suite, &summary) {
         crate::sweep::summary::write_summary(&dir.join("summary.md"), &plan, &results, wall_s)?;
     }
     crate::sweep::charts::write_bars(dir, suite, &results, !synthetic)?;
@@ -140,59 +138,6 @@ fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
         }
     );
     Ok(())
-}
-
-/// How a committed report was run, read back from its `summary.md`'s first lines (`- Base
-/// recipe …; budget …; dataset …; seeds 0–N per variant; executor …`, `- Command: …`,
-/// `- Made by …`, `this invocation took N s`); `None` when they are not there.
-fn plan_from_summary(suite: &Suite, summary: &str) -> Option<(PlanRecord, Option<f64>)> {
-    let line = summary.lines().find(|l| l.starts_with("- Base recipe"))?;
-    let field = |name: &str| {
-        line.trim_end_matches('.')
-            .split("; ")
-            .find_map(|p| p.strip_prefix(name))
-            .map(|v| v.trim().to_string())
-    };
-    let budget = match field("budget ")?.trim_matches('`') {
-        "smoke" => crate::config::suite::BudgetName::Smoke,
-        "short" => crate::config::suite::BudgetName::Short,
-        "full" => crate::config::suite::BudgetName::Full,
-        _ => return None,
-    };
-    let dataset = field("dataset ")
-        .filter(|d| d.starts_with('`'))
-        .map(|d| d.trim_matches('`').to_string());
-    let seeds = field("seeds ")?
-        .split(' ')
-        .next()?
-        .split_once('–')
-        .and_then(|(a, b)| Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?))?;
-    let executor = field("executor ")?.parse().ok()?;
-    let after = |prefix: &str| {
-        summary
-            .lines()
-            .find_map(|l| l.strip_prefix(prefix))
-            .map(str::to_string)
-    };
-    let command = after("- Command: `")?.trim_end_matches('`').to_string();
-    let wall_s = summary
-        .split("this invocation took ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|s| s.parse().ok());
-    let plan = PlanRecord {
-        suite: suite.clone(),
-        budget,
-        dataset,
-        seeds,
-        executor,
-        command,
-        store: PathBuf::new(),
-        runs: vec![],
-        started: String::new(),
-        binary: after("- Made by ").unwrap_or_default(),
-    };
-    Some((plan, wall_s))
 }
 
 /// Writes every file of a report directory from its plan: `results.csv`, `summary.md` and the

@@ -35,6 +35,74 @@ pub struct PlanRecord {
     pub binary: String,
 }
 
+impl PlanRecord {
+    /// `dir/plan.json`, or `None` where there is none (committed results); an unreadable one
+    /// is an error naming it.
+    pub fn read(dir: &Path) -> Result<Option<PlanRecord>> {
+        let path = dir.join("plan.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .with_context(|| format!("{}: unreadable plan.json", dir.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("{}", path.display())),
+        }
+    }
+
+    /// How a committed report was run, read back from its `summary.md`'s first lines (`- Base
+    /// recipe …; budget …; dataset …; seeds 0–N per variant; executor …`, `- Command: …`,
+    /// `- Made by …`, `this invocation took N s`); `None` when they are not there.
+    pub fn from_summary(suite: &Suite, summary: &str) -> Option<(PlanRecord, Option<f64>)> {
+        let line = summary.lines().find(|l| l.starts_with("- Base recipe"))?;
+        let field = |name: &str| {
+            line.trim_end_matches('.')
+                .split("; ")
+                .find_map(|p| p.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        let budget = match field("budget ")?.trim_matches('`') {
+            "smoke" => BudgetName::Smoke,
+            "short" => BudgetName::Short,
+            "full" => BudgetName::Full,
+            _ => return None,
+        };
+        let dataset = field("dataset ")
+            .filter(|d| d.starts_with('`'))
+            .map(|d| d.trim_matches('`').to_string());
+        let seeds = field("seeds ")?
+            .split(' ')
+            .next()?
+            .split_once('–')
+            .and_then(|(a, b)| Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?))?;
+        let executor = field("executor ")?.parse().ok()?;
+        let after = |prefix: &str| {
+            summary
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(str::to_string)
+        };
+        let command = after("- Command: `")?.trim_end_matches('`').to_string();
+        let wall_s = summary
+            .split("this invocation took ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.parse().ok());
+        let plan = PlanRecord {
+            suite: suite.clone(),
+            budget,
+            dataset,
+            seeds,
+            executor,
+            command,
+            store: std::path::PathBuf::new(),
+            runs: vec![],
+            started: String::new(),
+            binary: after("- Made by ").unwrap_or_default(),
+        };
+        Some((plan, wall_s))
+    }
+}
+
 /// One run's line of `results.csv`.
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {

@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::config::suite::Suite;
 use crate::record::rundir::write_atomic;
 use crate::sweep::report::PlanRecord;
-use crate::sweep::verdicts::{judge, read_results};
+use crate::sweep::verdicts::{judge, read_results, suite_for};
 
 /// A results directory and the suite whose comparisons apply (`DIR=SUITE` on the command
 /// line; by default plan.json's suite, else the directory's name).
@@ -45,78 +45,41 @@ struct Made {
     binary: String,
 }
 
-fn made(dir: &Path) -> Made {
-    if let Some(plan) = std::fs::read_to_string(dir.join("plan.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<PlanRecord>(&t).ok())
-    {
-        return Made {
-            dataset: if plan.budget == crate::config::suite::BudgetName::Smoke {
-                "synthetic".into()
-            } else {
-                plan.dataset.unwrap_or_else(|| "the base recipe's".into())
-            },
-            budget: plan.budget.name().into(),
-            seeds: plan.seeds.to_string(),
-            binary: if plan.binary.is_empty() {
-                "unknown".into()
-            } else {
-                plan.binary
-            },
-        };
-    }
-    // A committed report keeps only summary.md: its line "- Base recipe `…`; budget `short`;
-    // dataset `fashion-mnist`; seeds 0–1 per variant; …".
-    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
-    let line = summary
-        .lines()
-        .find(|l| l.starts_with("- Base recipe"))
-        .unwrap_or_default();
-    let field = |name: &str| {
-        line.split("; ")
-            .find_map(|part| part.strip_prefix(name))
-            .map(|v| v.trim().trim_matches('`').to_string())
-            .unwrap_or_else(|| "unknown".into())
+/// How the runs in `dir` were made: from its `plan.json`, else read back from a committed
+/// `summary.md`'s first lines ([`PlanRecord::from_summary`]), else unknown.
+fn made(dir: &Path, suite: &Suite) -> Result<Made> {
+    let (plan, no_binary) = match PlanRecord::read(dir)? {
+        Some(plan) => (Some(plan), "unknown"),
+        None => {
+            let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+            (
+                PlanRecord::from_summary(suite, &summary).map(|(plan, _)| plan),
+                "unknown (before reports named their binary)",
+            )
+        }
     };
-    let seeds = field("seeds ");
-    Made {
-        dataset: field("dataset "),
-        budget: field("budget "),
-        seeds: seeds
-            .split(' ')
-            .next()
-            .and_then(|r| r.split_once('–'))
-            .and_then(|(a, b)| Some(b.parse::<u64>().ok()? + 1 - a.parse::<u64>().ok()?))
-            .map_or(seeds.clone(), |n| n.to_string()),
-        binary: summary
-            .lines()
-            .find_map(|l| l.strip_prefix("- Made by "))
-            .unwrap_or("unknown (before reports named their binary)")
-            .to_string(),
-    }
-}
-
-fn suite_of(source: &Source) -> Result<Suite> {
-    if let Some(name) = &source.suite {
-        return Ok(Suite::load(name)?);
-    }
-    if let Some(plan) = std::fs::read_to_string(source.dir.join("plan.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<PlanRecord>(&t).ok())
-    {
-        return Ok(Suite::load(&plan.suite.name).unwrap_or(plan.suite));
-    }
-    let name = source
-        .dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Suite::load(&name).with_context(|| {
-        format!(
-            "{}: name the suite whose comparisons apply as {}=SUITE",
-            source.dir.display(),
-            source.dir.display()
-        )
+    let Some(plan) = plan else {
+        let unknown = || "unknown".to_string();
+        return Ok(Made {
+            dataset: unknown(),
+            budget: unknown(),
+            seeds: unknown(),
+            binary: unknown(),
+        });
+    };
+    Ok(Made {
+        dataset: if plan.budget == crate::config::suite::BudgetName::Smoke {
+            "synthetic".into()
+        } else {
+            plan.dataset.unwrap_or_else(|| "the base recipe's".into())
+        },
+        budget: plan.budget.name().into(),
+        seeds: plan.seeds.to_string(),
+        binary: if plan.binary.is_empty() {
+            no_binary.into()
+        } else {
+            plan.binary
+        },
     })
 }
 
@@ -129,9 +92,10 @@ pub fn table(sources: &[Source]) -> Result<String> {
         "| suite (results) | question | a vs b | metric | the paper: a is | a − b (95 % CI) | verdict after Holm | training differs | dataset | budget | seeds | made by |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for source in sources {
-        let suite = suite_of(source)?;
+        let name_it = format!("as {}=SUITE", source.dir.display());
+        let suite = suite_for(&source.dir, source.suite.as_deref(), &name_it)?;
         let results = read_results(&source.dir.join("results.csv"))?;
-        let m = made(&source.dir);
+        let m = made(&source.dir, &suite)?;
         for (k, j) in judge(&suite, &results)?.into_iter().enumerate() {
             let p = &j.pair;
             // The suite and its question once per source.

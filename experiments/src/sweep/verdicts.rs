@@ -294,6 +294,25 @@ pub fn read_results_with(
     Ok(out)
 }
 
+/// The suite whose comparisons apply to the results in `dir`: `given` (a built-in name or a
+/// file), else the one its `plan.json` records (the built-in of that name where there is one:
+/// the plan's copy predates comparisons added since), else the one named like `dir`; failing
+/// that, an error saying how to name it (`name_it`, e.g. "with --suite").
+pub fn suite_for(dir: &Path, given: Option<&str>, name_it: &str) -> Result<Suite> {
+    if let Some(name) = given {
+        return Ok(Suite::load(name)?);
+    }
+    if let Some(plan) = crate::sweep::report::PlanRecord::read(dir)? {
+        return Ok(Suite::load(&plan.suite.name).unwrap_or(plan.suite));
+    }
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Suite::load(&name)
+        .map_err(|e| anyhow::anyhow!("{e}; name the suite whose comparisons apply {name_it}"))
+}
+
 /// `convlab ablate verdicts`: judges `suite`'s comparisons on a `results.csv` (or a report
 /// directory holding one), prints the section and writes it as `verdicts.md` beside the CSV.
 pub fn verdicts(results: &Path, suite: &Suite) -> Result<String> {
