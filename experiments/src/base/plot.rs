@@ -23,21 +23,9 @@ pub(crate) fn register_font() {
     });
 }
 
-/// A distinguishable colour for series `i`.
+/// A distinguishable colour for series `i`: the ten-colour palette, repeating.
 pub fn colour(i: usize) -> RGBColor {
-    const C: [RGBColor; 10] = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-    ];
-    C[i % C.len()]
+    series_colour(i % 10, 10)
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {

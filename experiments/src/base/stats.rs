@@ -117,26 +117,13 @@ pub fn std(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
-/// `mean(a) − mean(b)` and its 95 % interval by Welch's t; the interval is `None` with fewer
-/// than two values on a side, or when both sides have no spread.
+/// `mean(a) − mean(b)` and its 95 % interval by Welch's t ([`welch`]); the interval is `None`
+/// with fewer than two values on a side (a point when neither side has any spread).
 pub fn diff_ci95(a: &[f64], b: &[f64]) -> (f64, Option<(f64, f64)>) {
-    let d = mean(a) - mean(b);
-    if a.len() < 2 || b.len() < 2 {
-        return (d, None);
+    match welch(a, b) {
+        Some(w) => (w.diff, Some((w.lo, w.hi))),
+        None => (mean(a) - mean(b), None),
     }
-    let (va, vb) = (
-        std(a).powi(2) / a.len() as f64,
-        std(b).powi(2) / b.len() as f64,
-    );
-    let se = (va + vb).sqrt();
-    if se == 0.0 {
-        return (d, Some((d, d)));
-    }
-    // Welch–Satterthwaite degrees of freedom.
-    let df =
-        (va + vb).powi(2) / (va.powi(2) / (a.len() - 1) as f64 + vb.powi(2) / (b.len() - 1) as f64);
-    let t = t_quantile(0.975, df);
-    (d, Some((d - t * se, d + t * se)))
 }
 
 /// How a difference of means was judged.
@@ -195,6 +182,11 @@ impl Difference {
             p: 2.0 * t_cdf(-(diff / se).abs(), df),
             method,
         }
+    }
+
+    /// `a − b [lo, hi]`, as every table prints it.
+    pub fn interval(&self) -> String {
+        format!("{:+.2} [{:+.2}, {:+.2}]", self.diff, self.lo, self.hi)
     }
 
     /// Whether the 95 % interval excludes 0.

@@ -114,10 +114,7 @@ pub fn table(sources: &[Source]) -> Result<String> {
                 p.metric.name(),
                 p.expect.name(),
                 p.source,
-                j.difference.map_or("–".to_string(), |d| format!(
-                    "{:+.2} [{:+.2}, {:+.2}]",
-                    d.diff, d.lo, d.hi
-                )),
+                j.difference.map_or("–".to_string(), |d| d.interval()),
                 j.verdict_holm.name(),
                 j.budget.as_deref().unwrap_or("no"),
                 m.dataset,

@@ -131,7 +131,7 @@ fn variant_row(s: &Suite, results: &[RunResult], v: &str, published: bool) -> Ve
         Some((_, b)) if b == v => "baseline".into(),
         Some((base, _)) if here.is_empty() || base.is_empty() => "–".into(),
         Some((base, b)) => match difference(&here, &base) {
-            Some(d) => format!("{:+.2} [{:+.2}, {:+.2}] vs `{b}`", d.diff, d.lo, d.hi),
+            Some(d) => format!("{} vs `{b}`", d.interval()),
             None => {
                 let m = |x: &[(u64, f64)]| mean(&x.iter().map(|p| p.1).collect::<Vec<_>>());
                 format!("{:+.2} vs `{b}`", m(&here) - m(&base))

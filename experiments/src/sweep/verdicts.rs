@@ -182,7 +182,7 @@ pub fn section(judged: &[Judged]) -> String {
         let p = &j.pair;
         let (diff, method, pv, mde) = match &j.difference {
             Some(d) => (
-                format!("{:+.2} [{:+.2}, {:+.2}]", d.diff, d.lo, d.hi),
+                d.interval(),
                 format!("{} ({:.1})", d.method.name(), d.df),
                 format!("{:.3}", d.p),
                 format!("{:.2}", d.min_detectable()),
