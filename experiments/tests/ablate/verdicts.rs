@@ -61,6 +61,24 @@ fn intervals_p_values_and_holm_match_scipy() {
     assert!(welch(&A[..1], &B).is_none());
 }
 
+/// Loads a suite file written in `dir`: axes x = a, b and n = 1, 2 over `smoke`, with
+/// `baseline` and `body` (more TOML); its error as text.
+fn two_axis_suite(dir: &Path, baseline: &str, body: &str) -> Result<(), String> {
+    let path = dir.join("s.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "description = \"d\"\nquestion = \"q\"\nbase = \"smoke\"\nbaseline = \"{baseline}\"\nmetrics = [\"test_acc\"]\n\
+             [[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n\
+             [[axes]]\nname = \"n\"\nvalues = [{{ name = \"1\" }}, {{ name = \"2\" }}]\n{body}"
+        ),
+    )
+    .unwrap();
+    Suite::load(path.to_str().unwrap())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[test]
 fn comparisons_expand_over_axes_and_name_unknown_variants() {
     let residual = Suite::load("residual").unwrap();
@@ -100,21 +118,7 @@ fn comparisons_expand_over_axes_and_name_unknown_variants() {
         assert_eq!(p.a.split('-').next(), p.b.split('-').next(), "{p:?}");
     }
     let tmp = tempfile::tempdir().unwrap();
-    let write = |body: &str| {
-        let path = tmp.path().join("s.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "description = \"d\"\nquestion = \"q\"\nbase = \"smoke\"\nbaseline = \"a-1\"\nmetrics = [\"test_acc\"]\n\
-                 [[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n\
-                 [[axes]]\nname = \"n\"\nvalues = [{{ name = \"1\" }}, {{ name = \"2\" }}]\n{body}"
-            ),
-        )
-        .unwrap();
-        Suite::load(path.to_str().unwrap())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
+    let write = |body: &str| two_axis_suite(tmp.path(), "a-1", body);
     let c = |a: &str, b: &str| {
         format!("[[comparisons]]\na = \"{a}\"\nb = \"{b}\"\nexpect = \"higher\"\nsource = \"s\"\n")
     };
@@ -292,21 +296,7 @@ fn each_variant_has_the_baseline_of_its_group() {
     assert_eq!(t.baseline_of("large-BnB-2").as_deref(), Some("large-BnB-0"));
     // A placeholder that names no axis, or a group whose baseline is no variant, is an error.
     let tmp = tempfile::tempdir().unwrap();
-    let write = |baseline: &str| {
-        let path = tmp.path().join("s.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "description = \"d\"\nquestion = \"q\"\nbase = \"smoke\"\nbaseline = \"{baseline}\"\nmetrics = [\"test_acc\"]\n\
-                 [[axes]]\nname = \"x\"\nvalues = [{{ name = \"a\" }}, {{ name = \"b\" }}]\n\
-                 [[axes]]\nname = \"n\"\nvalues = [{{ name = \"1\" }}, {{ name = \"2\" }}]\n"
-            ),
-        )
-        .unwrap();
-        Suite::load(path.to_str().unwrap())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
+    let write = |baseline: &str| two_axis_suite(tmp.path(), baseline, "");
     write("a-{n}").unwrap();
     let e = write("a-{m}").unwrap_err();
     assert!(
