@@ -141,6 +141,15 @@ impl DatasetName {
         }
     }
 
+    /// The Debian package that installs the files in [`Self::system_dirs`]; `fetch` takes them
+    /// from it (without root) when upstream's server cannot be reached.
+    pub fn debian_package(self) -> Option<&'static str> {
+        match self {
+            DatasetName::FashionMnist => Some("dataset-fashion-mnist"),
+            _ => None,
+        }
+    }
+
     /// Folders searched besides the data directory (Debian's `dataset-fashion-mnist`).
     pub fn system_dirs(self) -> Vec<PathBuf> {
         match self {
@@ -272,15 +281,39 @@ pub fn data_dir(explicit: Option<&Path>) -> PathBuf {
 
 /// The error for a file that is not there: which file, where to put it, where to get it.
 pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataError {
+    DataError::Missing {
+        path: dir.join(dataset.folder()).join(&file.name),
+        hint: place_hint(dataset, dir, file, true),
+    }
+}
+
+/// Where to put `file` and where to get it; with `suggest_fetch`, also the `data fetch` command
+/// (with `--data-dir` when `dir` is not the default), which a failed fetch does not repeat.
+pub fn place_hint(
+    dataset: DatasetName,
+    dir: &Path,
+    file: &DataFile,
+    suggest_fetch: bool,
+) -> String {
     let target = dir.join(dataset.folder());
-    let hint = match dataset.remote() {
+    let fetch = if !suggest_fetch {
+        String::new()
+    } else if dir == data_dir(None) {
+        format!(", or run `convlab data fetch {dataset}`")
+    } else {
+        format!(
+            ", or run `convlab data fetch {dataset} --data-dir {}`",
+            dir.display()
+        )
+    };
+    match dataset.remote() {
         Remote::Archive {
             url,
             file: archive,
             md5,
         } => {
             format!(
-                "download {url} (md5 {md5}) and unpack it in {} (so that {} exists), or run `convlab data fetch {dataset}`",
+                "download {url} (md5 {md5}) and unpack it in {} (so that {} exists){fetch}",
                 dir.display(),
                 target.join(&file.name).display(),
             ) + &format!(
@@ -289,20 +322,16 @@ pub fn missing_error(dataset: DatasetName, dir: &Path, file: &DataFile) -> DataE
             )
         }
         Remote::Files { base_urls } => format!(
-            "place {}.gz (from {}{}.gz) in {}, or run `convlab data fetch {dataset}`{}",
+            "place {}.gz (from {}{}.gz) in {}{fetch}{}",
             file.name,
             base_urls[0],
             file.name,
             target.display(),
             if dataset == DatasetName::FashionMnist {
-                "; on Debian, `apt-get install dataset-fashion-mnist` provides it"
+                "; on Debian, `apt-get install dataset-fashion-mnist` installs it for every user"
             } else {
                 ""
             }
         ),
-    };
-    DataError::Missing {
-        path: target.join(&file.name),
-        hint,
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
-use crate::catalog::{Check, DataFile, DatasetName, Remote, missing_error};
+use crate::catalog::{Check, DataFile, DatasetName, Remote};
 use crate::error::{DataError, Result};
 use crate::io::md5_hex;
 use crate::store::{MANIFEST, locate, verify_file};
@@ -55,7 +55,24 @@ pub fn fetch(dataset: DatasetName, dir: &Path) -> Result<()> {
                     }
                 }
                 if let Some(e) = last {
-                    return Err(with_hint(e, dataset, dir, f));
+                    // Without the upstream server, the distribution's package (fetched
+                    // without root) holds the same files.
+                    let Some(package) = dataset.debian_package() else {
+                        return Err(with_hint(e, dataset, dir, f));
+                    };
+                    return match from_debian(dataset, package, dir) {
+                        Ok(()) => Ok(()),
+                        Err(debian) => Err(match with_hint(e, dataset, dir, f) {
+                            DataError::Download { url, message, hint } => DataError::Download {
+                                url,
+                                message,
+                                hint: format!(
+                                    "Debian's `{package}` could not be used either ({debian}). {hint}"
+                                ),
+                            },
+                            other => other,
+                        }),
+                    };
                 }
                 verify_file(&target, f)?;
             }
@@ -64,15 +81,88 @@ pub fn fetch(dataset: DatasetName, dir: &Path) -> Result<()> {
     }
 }
 
+/// Takes `dataset`'s missing files from the distribution's `package` without root: `apt-get
+/// download` fetches the `.deb` into a temporary folder inside `dir`, `dpkg-deb -x` unpacks it
+/// there, and each file is checked against upstream's MD5 before it is renamed into place (so a
+/// wrong or partial file never lands). The temporary folder is removed however this ends.
+pub fn from_debian(dataset: DatasetName, package: &str, dir: &Path) -> Result<()> {
+    let folder = dir.join(dataset.folder());
+    std::fs::create_dir_all(&folder).map_err(|e| DataError::io(&folder, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".debian-")
+        .tempdir_in(dir)
+        .map_err(|e| DataError::io(dir, e))?;
+    let run = |program: &str, args: &[&std::ffi::OsStr]| -> Result<()> {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .current_dir(staging.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| DataError::Invalid {
+                what: format!("`{program}`"),
+                message: format!("cannot run it: {e}"),
+            })?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(DataError::Invalid {
+            what: format!("`{program} {}`", args[0].to_string_lossy()),
+            message: format!(
+                "{} ({})",
+                out.status,
+                stderr.lines().last().unwrap_or("no message").trim()
+            ),
+        })
+    };
+    eprintln!(
+        "{dataset}: upstream's server cannot be reached; taking the files from Debian's `{package}` (apt-get download, no root needed)"
+    );
+    run("apt-get", &["download".as_ref(), package.as_ref()])?;
+    let deb = std::fs::read_dir(staging.path())
+        .map_err(|e| DataError::io(staging.path(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| DataError::Invalid {
+            what: format!("`apt-get download {package}`"),
+            message: format!("no .deb file appeared in {}", staging.path().display()),
+        })?;
+    let root = staging.path().join("root");
+    run(
+        "dpkg-deb",
+        &["-x".as_ref(), deb.as_os_str(), root.as_os_str()],
+    )?;
+    let system = dataset.system_dirs();
+    for f in dataset.files() {
+        let name = format!("{}.gz", f.name);
+        // Only what the data directory lacks (a system-wide copy does not count: this is how
+        // the data directory gets its own).
+        if folder.join(&name).is_file() || folder.join(&f.name).is_file() {
+            continue;
+        }
+        let source = system
+            .iter()
+            .map(|d| root.join(d.strip_prefix("/").unwrap_or(d)).join(&name))
+            .find(|p| p.is_file())
+            .ok_or_else(|| DataError::Missing {
+                path: folder.join(&name),
+                hint: format!("`{package}` does not contain it"),
+            })?;
+        verify_file(&source, &f)?;
+        let target = folder.join(&name);
+        std::fs::rename(&source, &target).map_err(|e| DataError::io(&target, e))?;
+    }
+    Ok(())
+}
+
 fn with_hint(e: DataError, dataset: DatasetName, dir: &Path, file: &DataFile) -> DataError {
     match e {
         DataError::Download { url, message, .. } => {
-            let hint = match missing_error(dataset, dir, file) {
-                DataError::Missing { path, hint } => {
-                    format!("Without network: {hint} (needed: {})", path.display())
-                }
-                other => other.to_string(),
-            };
+            let hint = format!(
+                "Without network: {} (needed: {})",
+                crate::catalog::place_hint(dataset, dir, file, false),
+                dir.join(dataset.folder()).join(&file.name).display()
+            );
             DataError::Download { url, message, hint }
         }
         other => other,

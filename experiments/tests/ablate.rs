@@ -729,7 +729,7 @@ fn the_slurm_executor_runs_a_suite_as_one_job_array() {
             Path::new("/usr/bin/sbatch").exists() || Path::new("/usr/sbin/slurmctld").exists();
         if !is_root || (!has_apt && !has_slurm) {
             eprintln!(
-                "SKIPPED: no Slurm is running and this test cannot start one (needs root and apt-get or slurm-wlm installed); `.ci/run` starts one"
+                "SKIPPED: no Slurm is running and this test cannot start one (needs root and apt-get or slurm-wlm installed); `scripts/test.sh` starts one"
             );
             return;
         }
@@ -1359,3 +1359,9 @@ fn a_closed_stdout_ends_the_process_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}:\n{stderr}");
     }
 }
+
+#[path = "ablate/newcomer.rs"]
+mod newcomer;
+
+#[path = "ablate/readme.rs"]
+mod readme;

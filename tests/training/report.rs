@@ -161,7 +161,7 @@ fn chromium() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(
         path.exists(),
-        "{}: no Chromium to render the report in (.ci/run installs Debian's `chromium`)",
+        "{}: no Chromium to render the report in (scripts/test.sh installs Debian's `chromium`)",
         path.display()
     );
     path

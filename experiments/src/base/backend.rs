@@ -26,7 +26,7 @@ pub enum BackendError {
     #[error("unknown backend `{0}`; expected auto, flex, ndarray or wgpu")]
     Unknown(String),
     #[error(
-        "backend `{0}` was not compiled into this build; rebuild with `--features {0}` (default features include flex, ndarray and wgpu)"
+        "backend `{0}` was not compiled into this build; rebuild with `--features {0}` (e.g. `cargo run --features {0} --bin convlab -- …`; flex and ndarray are compiled by default, wgpu only with its feature)"
     )]
     NotCompiled(&'static str),
     #[error("wgpu found no usable adapter: {0}")]

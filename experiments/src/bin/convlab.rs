@@ -14,7 +14,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "convlab",
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("CONVLAB_GIT_DESCRIBE"), ")"),
-    about = "Classic CNNs (LeNet … ResNet) on Burn"
+    about = "Classic CNNs (LeNet … ResNet) on Burn",
+    arg_required_else_help = true,
+    after_help = convlab_experiments::config::error::OFFLINE_START
 )]
 struct Cli {
     #[command(subcommand)]

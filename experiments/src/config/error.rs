@@ -5,9 +5,14 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// The two recipes that train without network or a GPU, named wherever a newcomer is stuck.
+pub const OFFLINE_START: &str = "To start without network: `convlab train lenet-fashion` (LeNet-5 on Fashion-MNIST, taken from Debian's dataset-fashion-mnist when upstream cannot be reached) or `convlab train smoke` (synthetic images, seconds)";
+
 #[derive(Debug, Error)]
 pub enum RecipeError {
-    #[error("unknown recipe `{name}`; known: {known} (or give a path to a .toml file)")]
+    #[error(
+        "unknown recipe `{name}`; known: {known} (or give a path to a .toml file). {OFFLINE_START}"
+    )]
     Unknown { name: String, known: String },
     #[error("{path}: {source}")]
     Read {

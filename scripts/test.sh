@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# README's test command: installs and starts what the tests need, then runs every test.
+#
+#   scripts/test.sh [cargo test arguments…]       e.g. scripts/test.sh -- real_fashion
+#
+# Needs root or sudo (apt-get, and the one-node Slurm cluster the executor's test submits to);
+# on a machine that has everything, the checks take seconds. `.ci/run` calls this. A failed
+# install fails the run: the tests that need a package must not pass by skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# One target directory outside the clone, shared with the justfile, so a warm cache on this
+# machine is reused (a cold build of Burn with three backends takes 35–70 minutes on 2 cores).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/convlab/target}"
+# Mesa's Vulkan loader wants a runtime directory (it prints an error line without one).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+
+# System packages:
+# - mesa-vulkan-drivers: a software Vulkan device for the wgpu backend's parity tests;
+# - dataset-fashion-mnist: the real-data tests;
+# - libdnnl-dev: oneDNN, the convolution kernels behind convlab-kernels' `onednn` feature;
+# - python3-torch, python3-torchvision: PyTorch for `scripts/golden` and torchvision-written
+#   weights in the transfer tests;
+# - chromium: the report test renders report.html in headless Chromium;
+# - python3-venv: the venv for the Python `tensorboard` package (below).
+# (slurm-wlm and munge are installed by scripts/slurm-one-node.sh below, which keeps their
+# package scripts from starting the daemons it starts itself.)
+packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist libdnnl-dev python3-torch python3-torchvision chromium python3-venv)
+need=()
+for p in "${packages[@]}"; do
+  # Installed, not merely known (a removed package keeps its config files and `dpkg -s` succeeds).
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  install_start=$(date +%s)
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  echo "test.sh: installed ${need[*]} in $(( $(date +%s) - install_start ))s"
+fi
+
+# The Python `tensorboard` package (PyPI), which reads back the runs' event files in the
+# diagnostics tests (tests/training/diagnostics.rs looks for it here).
+tb_venv="$HOME/.cache/convlab/tensorboard"
+if ! "$tb_venv/bin/python" -c "import tensorboard" >/dev/null 2>&1; then
+  tb_start=$(date +%s)
+  python3 -m venv "$tb_venv"
+  "$tb_venv/bin/pip" install -q --disable-pip-version-check tensorboard
+  echo "test.sh: installed tensorboard in $(( $(date +%s) - tb_start ))s"
+fi
+export CONVLAB_TENSORBOARD_PYTHON="$tb_venv/bin/python"
+
+# A one-node Slurm cluster on this machine (scripts/slurm-one-node.sh; shared/reference has the
+# configuration), stopped again however the tests end.
+slurm_start=$(date +%s)
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO scripts/slurm-one-node.sh up
+trap '$SUDO scripts/slurm-one-node.sh down' EXIT
+echo "test.sh: Slurm up in $(( $(date +%s) - slurm_start ))s"
+
+# wgpu's kernel autotuning at its minimal level: on a software Vulkan driver, with an empty
+# cache (~/.cache/cubecl, a fresh machine), the default level's search costs minutes; the tests
+# check results, and autotuning only chooses among correct kernels.
+export CUBECL_AUTOTUNE_LEVEL="${CUBECL_AUTOTUNE_LEVEL:-minimal}"
+
+start=$(date +%s)
+# Every backend (wgpu is opt-in for `cargo run`) and every crate's tests.
+cargo test --workspace --all-features "$@"
+echo "test.sh: tests finished in $(( $(date +%s) - start ))s"
+
