@@ -37,6 +37,25 @@ pub enum Command {
     Recipes,
     /// Train a recipe (built-in name or path to a .toml), or resume a run directory.
     Train(TrainArgs),
+    /// List the runs under a folder (default `runs`; a suite's or a search's folder works too):
+    /// recipe, start, status, epochs, best validation and test accuracy, oldest first.
+    Runs {
+        /// The folder to look in (four levels down at most).
+        #[arg(default_value = "runs")]
+        dir: std::path::PathBuf,
+        /// Only runs whose directory, recipe or status contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a recipe as a run would use it: `extends` resolved, `--set` applied, every key
+    /// with its value (defaults included), as TOML.
+    Recipe {
+        #[command(subcommand)]
+        action: RecipeAction,
+    },
     /// Reload a run's recipe and a checkpoint; print loss, top-1, top-5 and the confusion matrix.
     Eval(EvalArgs),
     /// Fetch, inspect and verify datasets (cifar10, cifar100, mnist, fashion-mnist).
@@ -71,6 +90,18 @@ pub enum Command {
     Ensemble(EnsembleArgs),
 }
 
+#[derive(Subcommand)]
+pub enum RecipeAction {
+    /// The resolved recipe as TOML, e.g. `convlab recipe show lenet-fashion --set optimizer.lr=0.1`.
+    Show {
+        /// Recipe name (see `convlab recipes`) or path to a recipe .toml.
+        name: String,
+        /// Override any recipe field, as `train --set`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<crate::config::overrides::Override>,
+    },
+}
+
 impl Command {
     /// The backend a command will run on, when it is known before it starts (for
     /// [`crate::base::backend::prepare_process`]).
@@ -96,6 +127,32 @@ pub fn run(command: Command) -> Result<()> {
         Command::Bench(a) => models::bench(a),
         Command::Recipes => models::recipes(),
         Command::Train(a) => train::train(a),
+        Command::Runs { dir, filter, json } => {
+            if !dir.is_dir() {
+                anyhow::bail!(
+                    "{}: no such folder (runs are written to `runs/` by default; `convlab runs DIR` for another)",
+                    dir.display()
+                );
+            }
+            let rows = crate::inspect::runs::list(&dir, filter.as_deref());
+            if json {
+                for r in &rows {
+                    println!("{}", serde_json::to_string(r)?);
+                }
+            } else if rows.is_empty() {
+                println!("no runs under {}", dir.display());
+            } else {
+                print!("{}", crate::inspect::runs::render(&rows));
+            }
+            Ok(())
+        }
+        Command::Recipe {
+            action: RecipeAction::Show { name, set },
+        } => {
+            let recipe = crate::config::recipe::Recipe::resolve(&name, &set)?;
+            print!("{}", toml::to_string(&recipe)?);
+            Ok(())
+        }
         Command::Eval(a) => train::eval(a),
         Command::Report(a) => train::report(a),
         Command::Data { action } => data::run(action),

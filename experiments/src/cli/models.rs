@@ -42,6 +42,7 @@ pub struct CompareArgs {
     /// over all of them.
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
+    /// Images in the batch every backend is fed.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
     /// Learning rate of the SGD steps.
@@ -56,23 +57,30 @@ pub struct CompareArgs {
     /// Seed of the weights and the batch.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args)]
 pub struct BenchArgs {
+    /// Architectures to measure (repeat the flag; default: one per family). ResNets here use
+    /// option B shortcuts (1×1 projections where the shape changes).
     #[arg(long = "arch")]
     pub archs: Vec<String>,
     /// Backends to measure (repeat the flag); default flex.
     #[arg(long = "backend")]
     pub backends: Vec<Backend>,
+    /// Images per step.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
+    /// Timed training steps per model and backend (and as many inference batches).
     #[arg(long, default_value_t = 3)]
     pub steps: usize,
+    /// Untimed steps first (allocation, kernel selection and, on wgpu, autotuning).
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Internal: measure one model config (JSON) in this process.
@@ -199,6 +207,19 @@ pub fn compare_backends(a: CompareArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the bench's default set changes in an architecture (said before it runs, so a number is
+/// not read as the published configuration's).
+fn defaults_note(m: &ModelConfig) -> Option<String> {
+    let d = crate::perf::bench::default_models();
+    d.iter()
+        .find(|x| x.arch == m.arch && *x == m)
+        .filter(|x| **x != ModelConfig::new(x.arch))
+        .map(|x| match x.arch {
+            Arch::ResNet20 => format!("{} with option B shortcuts (1×1 projections)", x.arch),
+            _ => format!("{} with a global-average-pool head, no dropout", x.arch),
+        })
+}
+
 pub fn bench(a: BenchArgs) -> Result<()> {
     use crate::perf::bench::{bench_all, bench_one, default_models, render};
     let backends = if a.backends.is_empty() {
@@ -231,6 +252,16 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             .collect::<Result<Vec<_>>>()?
     };
     eprintln!("flex kernels: {}", convlab_kernels::conv_engine());
+    if models.iter().any(|m| defaults_note(m).is_some()) {
+        eprintln!(
+            "models as scripts/bench_torch.py builds them: {}",
+            models
+                .iter()
+                .filter_map(defaults_note)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     let exe = std::env::current_exe()?;
     let rows = bench_all(&exe, &models, &backends, a.batch, a.steps.max(1), a.warmup)?;
     if a.json {

@@ -38,13 +38,17 @@ pub struct RunnerArgs {
     /// Runs at once (local: processes sharing the cores; slurm: the array's task cap).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// local: child processes on this machine; slurm: one job array through `sbatch`.
     #[arg(long, value_enum, default_value = "local")]
     pub executor: crate::sweep::runner::ExecutorKind,
     /// Run failed runs again (each is set aside, not deleted).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Backend of every run: flex (default, unlike `train`'s auto: runs that share the cores
+    /// must not race for one GPU), ndarray or wgpu.
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
+    /// Data directory (default: $CONVLAB_DATA, else the per-user cache directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
@@ -57,13 +61,16 @@ pub struct EnsembleArgs {
     /// With a suite report directory: the variant whose runs are the members.
     #[arg(long)]
     pub variant: Option<String>,
+    /// Each member's checkpoint: the best validation loss, or the last epoch's.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: CheckpointChoice,
     /// Test-time augmentation: `flip` averages each image with its mirror image.
     #[arg(long, value_enum)]
     pub tta: Option<crate::inspect::ensemble::Tta>,
+    /// flex (default), ndarray or wgpu.
     #[arg(long, value_enum, default_value = "flex")]
     pub backend: Backend,
+    /// Data directory (default: $CONVLAB_DATA, else the per-user cache directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Print JSON instead of a table.
@@ -78,6 +85,8 @@ pub struct AblateArgs {
     pub action: Option<AblateAction>,
     /// Suite name (see `convlab ablations`) or path to a suite .toml.
     pub suite: Option<String>,
+    /// The suite's budget: smoke (synthetic, seconds), short (the real-data runs committed
+    /// under results/) or full (the papers' recipes).
     #[arg(long, value_enum, default_value = "short")]
     pub budget: crate::config::suite::BudgetName,
     /// Seeds per variant (default: the suite's).

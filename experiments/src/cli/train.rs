@@ -8,7 +8,7 @@ use clap::Args;
 use crate::base::backend::Backend;
 use crate::base::table;
 use crate::config::overrides::Override;
-use crate::config::recipe::Recipe;
+use crate::config::recipe::{DatasetKind, Recipe};
 use crate::record::rundir::RunStatus;
 use crate::run::eval::{CheckpointChoice, Split};
 use crate::run::train::{ResumeOptions, TrainOptions};
@@ -25,15 +25,20 @@ pub struct TrainArgs {
     /// With --resume: start from this epoch's checkpoint instead of the last one.
     #[arg(long, requires = "resume")]
     pub from_epoch: Option<usize>,
-    /// auto (a hardware GPU through wgpu, else flex), flex, ndarray or wgpu.
+    /// auto (default: a hardware GPU through wgpu when compiled in, else flex), flex, ndarray or
+    /// wgpu.
     #[arg(long)]
     pub backend: Option<Backend>,
+    /// Epochs to train (the recipe's `epochs`); with --resume, a larger number extends the run.
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Images per training step (the recipe's `batch_size`).
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Learning rate (the recipe's `optimizer.lr`).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Seed of weights, data order, split and augmentation (the recipe's `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Data directory (default: $CONVLAB_DATA, else the per-user cache directory).
@@ -127,12 +132,16 @@ impl TrainArgs {
 pub struct EvalArgs {
     /// Run directory, e.g. runs/smoke/20261121-120000.
     pub run_dir: PathBuf,
+    /// The split to evaluate on.
     #[arg(long, value_enum, default_value = "test")]
     pub split: Split,
+    /// Which checkpoint: the best validation loss, or the last epoch's.
     #[arg(long, value_enum, default_value = "best")]
     pub checkpoint: CheckpointChoice,
+    /// auto (a hardware GPU through wgpu when compiled in, else flex), flex, ndarray or wgpu.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
+    /// Data directory (default: $CONVLAB_DATA, else the per-user cache directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Also draw the split's N most confidently misclassified images as a grid.
@@ -150,6 +159,41 @@ pub struct ReportArgs {
     /// Where the page goes (default: `report.html` in the run directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// A recipe whose data `--set` replaced (`data.dataset`, or a folder's `data.path`) is no longer
+/// the recipe its name and description speak of: its runs are filed as `<recipe>-<data>` (the
+/// folder's name, or the dataset's; `--name` wins), the description says what changed, and the
+/// model's input and classes follow the new data unless `--set` gave them too.
+fn renamed_for_its_data(recipe: &mut Recipe, original: &Recipe) {
+    let (d, o) = (&recipe.data, &original.data);
+    if d.dataset == o.dataset && d.path == o.path {
+        return;
+    }
+    let tag = match (d.dataset, &d.path) {
+        (DatasetKind::Folder, Some(p)) => p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "folder".into()),
+        (kind, _) => kind
+            .catalog()
+            .map(|c| c.name().to_string())
+            .unwrap_or_else(|| format!("{kind:?}").to_lowercase()),
+    };
+    let what = match &d.path {
+        Some(p) if d.dataset == DatasetKind::Folder => format!("the image folder {}", p.display()),
+        _ => tag.clone(),
+    };
+    recipe.description = format!("{} — data replaced by --set: {what}", recipe.description);
+    recipe.name = format!("{}-{tag}", recipe.name);
+    // The base recipe's input and classes were for its own data: unless `--set` gave them too,
+    // the model follows the new data.
+    if recipe.model.input == original.model.input {
+        recipe.model.input = None;
+    }
+    if recipe.model.classes == original.model.classes {
+        recipe.model.classes = None;
+    }
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -187,6 +231,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     } else {
         let name = a.recipe.clone().unwrap_or_default();
         let mut recipe = Recipe::resolve(&name, &a.overrides()?)?;
+        renamed_for_its_data(&mut recipe, &Recipe::resolve(&name, &[])?);
         if let Some(n) = a.name {
             recipe.name = n;
         }

@@ -34,6 +34,7 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     /// A weights file (`convlab import`) or a run directory (its best checkpoint).
     pub source: PathBuf,
+    /// File format of the export.
     #[arg(long, value_enum, default_value = "safetensors")]
     pub format: ExportFormat,
     /// Output file (default: `<source>.safetensors`).

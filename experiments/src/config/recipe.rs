@@ -94,9 +94,15 @@ pub struct DataConfig {
     /// Resize every image to `[H, W]` (bilinear) before padding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize: Option<[usize; 2]>,
-    /// Image folder root (`dataset = "folder"`), with `train/` and `test/` inside.
+    /// Image folder root (`dataset = "folder"`): `root/<class>/*.png|jpg|jpeg`, of which
+    /// `test_fraction` of each class is held out for testing, or `root/train/<class>/…` and
+    /// `root/test/<class>/…` when both are there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// Folder data in the `root/<class>` layout: the share of each class's images held out as
+    /// the test set (0.2 when left out), the same images whatever the run's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
     /// `[C, H, W]` images are resized to (`folder`) or generated at (`synthetic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<[usize; 3]>,

@@ -176,9 +176,25 @@ fn check_data(d: &DataConfig) -> Check {
             "data.test_samples",
             "must be at least 1 (leave it out for the default)",
         ),
-        DatasetKind::Folder if d.path.is_none() || d.shape.is_none() => {
-            fail("data", "folder data needs path and shape")
-        }
+        DatasetKind::Folder if d.path.is_none() => fail(
+            "data.path",
+            "folder data (`data.dataset = \"folder\"`) needs the image folder: root/<class>/*.png|jpg|jpeg, or root/train/<class>/… and root/test/<class>/…",
+        ),
+        DatasetKind::Folder if d.shape.is_none() => fail(
+            "data.shape",
+            "folder data (`data.dataset = \"folder\"`) needs the [channels, height, width] its images are resized to, e.g. [3, 32, 32] (1 channel: grey)",
+        ),
+        _ if d.test_fraction.is_some() && d.dataset != DatasetKind::Folder => fail(
+            "data.test_fraction",
+            "applies to folder data only (`data.dataset = \"folder\"`); named datasets come with their test set",
+        ),
+        _ if d.test_fraction.is_some_and(|f| !(f > 0.0 && f < 1.0)) => fail(
+            "data.test_fraction",
+            format!(
+                "must be in (0, 1), got {}",
+                d.test_fraction.unwrap_or_default()
+            ),
+        ),
         _ => Ok(()),
     }
 }

@@ -4,3 +4,4 @@
 pub mod cam;
 pub mod ensemble;
 pub mod predict;
+pub mod runs;

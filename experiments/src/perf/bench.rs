@@ -234,9 +234,17 @@ pub fn bench_all(
     warmup: usize,
 ) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
+    let total = models.len() * backends.len();
     for m in models {
         let spec = serde_json::to_string(m)?;
         for b in backends {
+            // One line per measurement as it starts: ndarray takes minutes on the larger nets.
+            eprintln!(
+                "bench {}/{total}: {} on {b} ({} steps of {batch} after {warmup} warm-up) …",
+                rows.len() + 1,
+                m.arch,
+                steps
+            );
             let out = std::process::Command::new(exe)
                 .args(["bench", "--one", &spec, "--backend", b.name()])
                 .args([

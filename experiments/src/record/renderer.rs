@@ -82,6 +82,26 @@ pub struct RunRenderer {
     in_train: bool,
     train_rate: f64,
     epoch_start: Option<Instant>,
+    /// Without the TUI: the epoch in progress, the split's size and when the last progress
+    /// line within it was printed.
+    epoch: usize,
+    split_name: String,
+    split_total: usize,
+    last_note: Option<Instant>,
+    note_every: std::time::Duration,
+}
+
+/// Without the TUI, a line within an epoch at most this often (`CONVLAB_PROGRESS_SECS`
+/// changes it): logs and Slurm outputs show a long epoch moving.
+const PROGRESS_EVERY_S: f64 = 30.0;
+
+fn progress_every() -> std::time::Duration {
+    let s = std::env::var("CONVLAB_PROGRESS_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .unwrap_or(PROGRESS_EVERY_S);
+    std::time::Duration::from_secs_f64(s)
 }
 
 impl RunRenderer {
@@ -106,7 +126,40 @@ impl RunRenderer {
             in_train: false,
             train_rate: 0.0,
             epoch_start: None,
+            epoch: 1,
+            split_name: String::new(),
+            split_total: 0,
+            last_note: None,
+            note_every: progress_every(),
         }
+    }
+
+    /// Without the TUI: `  epoch 3/10 train 12800/45000 images (28%), 1234 img/s, ~26 s left`,
+    /// at most once per `note_every` within a split.
+    fn note_progress(&mut self) {
+        let (Some(start), true) = (self.split_start, self.inner.is_none()) else {
+            return;
+        };
+        let since = self.last_note.unwrap_or(start).elapsed();
+        if since < self.note_every || self.split_items == 0 || self.split_items >= self.split_total
+        {
+            return;
+        }
+        self.last_note = Some(Instant::now());
+        let s = start.elapsed().as_secs_f64();
+        let rate = self.split_items as f64 / s.max(1e-9);
+        let left = (self.split_total - self.split_items) as f64 / rate.max(1e-9);
+        println!(
+            "  epoch {}/{} {} {}/{} images ({:.0}%), {:.0} img/s, ~{:.0} s left",
+            self.epoch,
+            self.total_epochs,
+            self.split_name,
+            self.split_items,
+            self.split_total,
+            100.0 * self.split_items as f64 / self.split_total.max(1) as f64,
+            rate,
+            left
+        );
     }
 
     /// Print `epoch k/<epochs>` with the recipe's epochs (a run paused early trains fewer).
@@ -203,6 +256,7 @@ impl TrainingProgressLogger for RunRenderer {
         label: Option<&str>,
     ) {
         self.total_epochs = self.recipe_epochs.unwrap_or(total_epochs).max(total_epochs);
+        self.epoch = starting_epoch.max(1);
         if let Some(i) = &mut self.inner {
             i.start(total_epochs, starting_epoch, total_items, label);
         }
@@ -223,6 +277,7 @@ impl TrainingProgressLogger for RunRenderer {
             epoch_s: self.epoch_start.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         };
         self.finals.clear();
+        self.epoch = epoch + 1;
         let line = row.line(self.total_epochs);
         {
             let mut p = lock(&self.progress);
@@ -260,6 +315,9 @@ impl TrainingProgressLogger for RunRenderer {
         }
         self.split_start = Some(Instant::now());
         self.split_items = 0;
+        self.split_name = split.to_string();
+        self.split_total = total_items;
+        self.last_note = None;
         if let Some(i) = &mut self.inner {
             i.start_split(split, total_items);
         }
@@ -267,6 +325,7 @@ impl TrainingProgressLogger for RunRenderer {
 
     fn update_split(&mut self, items_processed: usize) {
         self.split_items = items_processed;
+        self.note_progress();
         if let Some(i) = &mut self.inner {
             i.update_split(items_processed);
         }
@@ -350,16 +409,21 @@ impl MetricsRenderer for RunRenderer {
 }
 
 impl EpochRow {
-    /// The console line of an epoch.
+    /// The console line of an epoch. Top-5 is left out where it is undefined (fewer than five
+    /// classes: burn-train reports NaN).
     pub fn line(&self, total: usize) -> String {
+        let top5 = if self.valid_top5.is_finite() {
+            format!(" top5 {:6.2}%", self.valid_top5)
+        } else {
+            String::new()
+        };
         format!(
-            "epoch {:>3}/{total}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top5 {:6.2}%  lr {:.2e}  {:>7.0} img/s  {:.1}s",
+            "epoch {:>3}/{total}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}%{top5}  lr {:.2e}  {:>7.0} img/s  {:.1}s",
             self.epoch,
             self.train_loss,
             self.train_acc,
             self.valid_loss,
             self.valid_acc,
-            self.valid_top5,
             self.lr,
             self.images_per_s,
             self.epoch_s

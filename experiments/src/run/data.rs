@@ -11,6 +11,11 @@ use convlab_datasets::{
 
 use crate::config::recipe::{DatasetKind, Recipe};
 
+/// Folder data in the `root/<class>` layout: the share of each class held out for testing.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+/// The test split of a `root/<class>` folder does not depend on the run's seed.
+const TEST_SPLIT_SEED: u64 = 0x7e57;
+
 pub struct RunData {
     pub train: Arc<ImageBatcher>,
     pub valid: Arc<ImageBatcher>,
@@ -47,17 +52,43 @@ pub fn load_sets(recipe: &Recipe, dir: Option<&Path>, fetch: bool) -> Result<(Im
         DatasetKind::Folder => {
             let root = d.path.clone().unwrap_or_default();
             let shape = d.shape.unwrap_or([3, 32, 32]);
-            let train =
-                folder::load(&root.join("train"), shape).context("loading the training folder")?;
-            let test =
-                folder::load(&root.join("test"), shape).context("loading the test folder")?;
-            if train.class_names != test.class_names {
-                bail!(
-                    "{}: train/ and test/ have different class folders",
+            let (train_dir, test_dir) = (root.join("train"), root.join("test"));
+            if train_dir.is_dir() && test_dir.is_dir() {
+                let train =
+                    folder::load(&train_dir, shape).context("loading the training folder")?;
+                let test = folder::load(&test_dir, shape).context("loading the test folder")?;
+                if train.class_names != test.class_names {
+                    bail!(
+                        "{}: train/ and test/ have different class folders",
+                        root.display()
+                    );
+                }
+                return Ok((train, test));
+            }
+            // root/<class>/…: a stratified test split with its own fixed seed, so every run
+            // (any seed) is tested on the same images.
+            let all = folder::load(&root, shape).context("loading the image folder")?;
+            let fraction = d.test_fraction.unwrap_or(DEFAULT_TEST_FRACTION);
+            let (train, test) = stratified_split(
+                all.labels(),
+                all.class_names.len(),
+                fraction,
+                TEST_SPLIT_SEED,
+            )
+            .with_context(|| {
+                format!(
+                    "{}: holding out data.test_fraction = {fraction} of each class for testing",
                     root.display()
+                )
+            })?;
+            if test.is_empty() || train.is_empty() {
+                bail!(
+                    "{}: {} images cannot be split into training and test sets with data.test_fraction = {fraction}; add images or put them in train/<class> and test/<class>",
+                    root.display(),
+                    all.len()
                 );
             }
-            Ok((train, test))
+            Ok((all.subset(&train), all.subset(&test)))
         }
         _ => unreachable!("named datasets handled above"),
     }

@@ -227,13 +227,18 @@ pub fn report(run: &RunDir, recipe: &Recipe, summary: &RunSummary, ending: &Endi
                 );
             }
             if let Some(t) = &summary.test {
+                // Top-5 of fewer than five classes is always 100 %: not worth a number.
+                let top5 = if t.confusion.len() >= 5 {
+                    format!(" top-5 {:.2}%", t.top5)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "done: best epoch {} (valid acc {:.2}%), test loss {:.4} top-1 {:.2}% top-5 {:.2}%, {:.0}s",
+                    "done: best epoch {} (valid acc {:.2}%), test loss {:.4} top-1 {:.2}%{top5}, {:.0}s",
                     summary.best_epoch.unwrap_or(0),
                     summary.best_valid_acc.unwrap_or(f64::NAN),
                     t.loss,
                     t.top1,
-                    t.top5,
                     summary.wall_time_s
                 );
             }

@@ -141,7 +141,8 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         started_at: chrono::Local::now().to_rfc3339(),
     })?;
     run.write_metrics(&[])?;
-    Session {
+    let path = run.path().to_path_buf();
+    let outcome = Session {
         recipe,
         data,
         run,
@@ -151,7 +152,29 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         rows: vec![],
         _lock: lock,
     }
-    .run(opts)
+    .run(opts);
+    if outcome.is_err() {
+        remove_if_empty(&path);
+    }
+    outcome
+}
+
+/// A new run that failed before its first epoch ended (no epoch row, no checkpoint) leaves
+/// nothing to resume or read: its directory goes, so `runs/` holds runs, not debris. The
+/// directory was created by this process and its lock is released by now.
+fn remove_if_empty(path: &Path) {
+    let Ok(run) = RunDir::open(path) else {
+        return;
+    };
+    if run.last_checkpoint().is_none() && run.metrics().is_ok_and(|rows| rows.is_empty()) {
+        match std::fs::remove_dir_all(path) {
+            Ok(()) => eprintln!(
+                "{}: removed (the run failed before its first epoch ended)",
+                path.display()
+            ),
+            Err(e) => eprintln!("warning: {}: not removed: {e}", path.display()),
+        }
+    }
 }
 
 /// Continues a run from a checkpoint, with the recipe, backend and data it started with.
@@ -286,6 +309,10 @@ impl Session {
         }
         let paused = epochs.pause_at.is_some();
         let ending = Ending::of(&self.run, &result, &wired.progress, paused)?;
+        // The result holds the progress view (burn-train's TUI), which leaves the terminal's
+        // alternate screen when dropped: close it now, so the test result and the closing
+        // lines below stay on the screen after the run.
+        drop(result);
         let finished = matches!(
             ending.status,
             RunStatus::Completed | RunStatus::EarlyStopped
