@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, Result};
 use crate::rng::sample_rng;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PadFill {
     #[default]
@@ -19,15 +21,17 @@ pub enum PadFill {
 }
 
 /// Pad by `padding` on every side, then crop back to the original size at a random offset.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CropConfig {
+    /// Pixels added on each side before the random crop (4 for CIFAR).
     pub padding: usize,
+    /// What the padding holds: `zero` or `reflect`.
     #[serde(default)]
     pub fill: PadFill,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AffineConfig {
     /// Probability of applying the transform.
@@ -46,9 +50,10 @@ pub struct AffineConfig {
 
 /// Random erasing (Zhong et al. 2017) / cutout (DeVries & Taylor 2017): a rectangle of random
 /// area and aspect ratio filled with the per-channel mean.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseConfig {
+    /// Probability of erasing a rectangle.
     #[serde(default = "half")]
     pub p: f64,
     /// Erased area as a fraction of the image, e.g. [0.02, 0.33].
@@ -76,16 +81,19 @@ fn erase_ratio() -> [f64; 2] {
 }
 
 /// The augmentations of a recipe; all off by default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AugmentConfig {
+    /// Random crop after padding (`[augment.crop]`); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<CropConfig>,
     /// Probability of a horizontal flip (0 = off).
     #[serde(default)]
     pub hflip: f64,
+    /// Random rotation, scale and translation (`[augment.affine]`); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affine: Option<AffineConfig>,
+    /// Random erasing / cutout (`[augment.erase]`); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erase: Option<EraseConfig>,
 }

@@ -291,3 +291,41 @@ fn overfit_batches_reaches_full_training_accuracy() {
         "training accuracy on 2 fixed batches reached only {best}%"
     );
 }
+
+/// Issue 26: README's recipe key reference is the one generated from the recipe schema
+/// (`convlab recipe keys`), and every key has a meaning (its field's doc comment).
+#[test]
+fn readme_lists_every_recipe_key_with_its_meaning() {
+    let keys = convlab_experiments::config::keys::reference();
+    assert!(keys.len() > 60, "{keys:?}");
+    let undocumented: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.meaning.is_empty())
+        .map(|k| k.key.as_str())
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "keys without a doc comment: {undocumented:?}"
+    );
+    for want in [
+        "optimizer.lr",
+        "data.test_fraction",
+        "model.arch",
+        "augment.crop.padding",
+    ] {
+        assert!(keys.iter().any(|k| k.key == want), "{want} missing");
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let (start, end) = ("<!-- recipe-keys -->\n", "<!-- /recipe-keys -->");
+    let a = readme
+        .find(start)
+        .expect("README has the recipe-keys block")
+        + start.len();
+    let b = readme[a..].find(end).expect("end of the recipe-keys block") + a;
+    assert_eq!(
+        &readme[a..b],
+        convlab_experiments::config::keys::markdown(),
+        "README's key table is stale: replace it with `convlab recipe keys`"
+    );
+}

@@ -11,7 +11,9 @@ use crate::norm::BatchNorm2d;
 use crate::trace::{Shape, Trace, Tracer, conv_out, window_out};
 
 /// Non-linearity applied after a convolution or a hidden fully connected layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Activation {
     #[default]

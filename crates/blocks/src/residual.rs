@@ -32,7 +32,7 @@ impl BlockKind {
 
 /// How a block's input reaches its output when the shapes differ (He et al. 2015, §4.1).
 /// Where shapes agree the shortcut is the identity, except for [`Shortcut::None`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Shortcut {
     /// Option A: parameter-free; subsample by the stride and zero-pad the new channels.

@@ -242,6 +242,20 @@ impl FromStr for Arch {
     }
 }
 
+/// A string naming one of [`Arch::names`] (for the recipe key reference).
+impl schemars::JsonSchema for Arch {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Arch".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": Arch::names(),
+        })
+    }
+}
+
 impl Serialize for Arch {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())

@@ -9,7 +9,9 @@ use crate::arch::{Arch, Family, Spec};
 use crate::error::ModelError;
 
 /// Weight initialisation (the `init` knob).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// As torchvision initialises the family: VGG Kaiming-normal fan-out convs and N(0, 0.01)
@@ -46,7 +48,7 @@ impl Init {
 }
 
 /// Classifier head of the feature-stack families (LeNet, AlexNet, ZFNet, VGG).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeadKind {
     /// The family's fully connected stack (e.g. VGG's 4096-4096).
@@ -56,7 +58,7 @@ pub enum HeadKind {
 }
 
 /// AlexNet's first layer (the `stem` knob): the 2012 paper's, ZFNet's, or a CIFAR-sized one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stem {
     /// 11×11, stride 4 (Krizhevsky et al. 2012; torchvision pads by 2).
@@ -68,7 +70,7 @@ pub enum Stem {
 }
 
 /// Sub-sampling of LeNet-5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PoolKind {
     Max,
@@ -79,34 +81,45 @@ pub enum PoolKind {
 /// A model request: an architecture and the knobs that differ from its defaults.
 /// Knobs left `None` take the family's published value; a knob that means nothing for the
 /// family is an error rather than silently ignored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The architecture (`convlab models` lists them).
     pub arch: Arch,
+    /// Output classes (default: the dataset's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<usize>,
-    /// `[C, H, W]`.
+    /// The input `[C, H, W]` (default: the data's shape, else the architecture's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<[usize; 3]>,
+    /// Batch normalisation after each convolution (VGG's `-bn`, ResNet, GoogLeNet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_norm: Option<bool>,
+    /// Dropout probability in the fully connected head (AlexNet, VGG, GoogLeNet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropout: Option<f64>,
+    /// `fc` (the family's fully connected stack) or `gap` (global average pooling and one linear layer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<HeadKind>,
     /// Channel and hidden-width multiplier (1.0 = published widths).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<f64>,
+    /// Weight initialisation: `torchvision`, `kaiming`, `pytorch` or `normal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<Init>,
+    /// Local response normalisation (AlexNet 2012, ZFNet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lrn: Option<bool>,
+    /// ResNet shortcuts where shapes change: `a` (zero-padded identity), `b` (1×1 projections) or `none` (a plain net).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shortcut: Option<Shortcut>,
+    /// GoogLeNet's two auxiliary classifiers during training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aux_heads: Option<bool>,
+    /// The non-linearity: `relu`, `tanh` or `identity`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<Activation>,
+    /// LeNet-5's sub-sampling: `max` or `avg`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<PoolKind>,
     /// Groups of the convolutions the 2012 AlexNet split over two GPUs (1 or 2).

@@ -604,8 +604,70 @@ pub fn export(model: &Model, path: &Path) -> Result<usize> {
     model
         .save_into(&mut store)
         .map_err(|e| write(e.to_string()))?;
+    readable_by_others(&tmp).map_err(|e| write(e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| write(e.to_string()))?;
     Ok(table.len())
+}
+
+/// Writes `model` as a safetensors file with convlab's own names, for architectures torchvision
+/// has no counterpart for (and any model): each key is the module path `convlab summary` prints
+/// with the parameter's name (`features.layers.0.conv.weight`, `net.` and enum variants left
+/// out), tensors in PyTorch's layout (convolution `[out, in/groups, kh, kw]`, linear `[out,
+/// in]`, batch norm `weight`/`bias`/`running_mean`/`running_var`), float32, and the architecture
+/// in the metadata (`convlab_arch`). Returns the number of tensors written.
+pub fn export_own(model: &Model, path: &Path) -> Result<usize> {
+    let write = |message: String| TorchvisionError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| write(e.to_string()))?;
+    }
+    let n = model.collect(None, None, true).len();
+    let tmp = path.with_extension("safetensors.partial");
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .skip_enum_variants(true)
+        .overwrite(true)
+        .metadata("format", "pt")
+        .metadata("convlab_arch", model.arch.name())
+        .metadata("convlab_names", "convlab module paths")
+        .with_to_adapter(OwnNames);
+    model
+        .save_into(&mut store)
+        .map_err(|e| write(e.to_string()))?;
+    readable_by_others(&tmp).map_err(|e| write(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| write(e.to_string()))?;
+    Ok(n)
+}
+
+/// PyTorch's tensor layout and norm names, our module paths without the `net.` of [`Model`].
+#[derive(Clone)]
+struct OwnNames;
+
+impl ModuleAdapter for OwnNames {
+    fn adapt(&self, tensor: PackTensor, ctx: ModuleContext<'_>) -> PackTensor {
+        let mut t = BurnToPyTorchAdapter.adapt(tensor, ctx);
+        if let Some(rest) = t.name.strip_prefix("net.") {
+            t.name = rest.to_string();
+        }
+        t
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
+}
+
+/// An exported file is for others to read (burn-store writes it private, 0600): 0644.
+fn readable_by_others(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// The architectures torchvision has weights for.

@@ -50,8 +50,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a recipe as a run would use it: `extends` resolved, `--set` applied, every key
-    /// with its value (defaults included), as TOML.
+    /// Print a recipe as a run would use it (`recipe show`: `extends` resolved, `--set`
+    /// applied, as TOML), or every key a recipe may set (`recipe keys`).
     Recipe {
         #[command(subcommand)]
         action: RecipeAction,
@@ -69,8 +69,9 @@ pub enum Command {
     /// Read a torchvision state dict (.pth or .safetensors) into one of our models, checking
     /// that every tensor is used once with the right shape; write a convlab weights file.
     Import(ImportArgs),
-    /// Write a weights file or a run's best checkpoint with torchvision's key names
-    /// (safetensors), loadable by `torchvision.models.<arch>().load_state_dict`.
+    /// Write a weights file or a run's best checkpoint as safetensors: with torchvision's key
+    /// names where torchvision has the architecture (loadable by
+    /// `torchvision.models.<arch>().load_state_dict`), else with convlab's module paths.
     Export(ExportArgs),
     /// Top-k classes of images with imported weights (ImageNet names) or a run's model.
     Predict(PredictArgs),
@@ -100,6 +101,9 @@ pub enum RecipeAction {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<crate::config::overrides::Override>,
     },
+    /// Every key a recipe may set, with its type, default and meaning (a Markdown table,
+    /// generated from the recipe schema; README has the same table).
+    Keys,
 }
 
 impl Command {
@@ -144,6 +148,12 @@ pub fn run(command: Command) -> Result<()> {
             } else {
                 print!("{}", crate::inspect::runs::render(&rows));
             }
+            Ok(())
+        }
+        Command::Recipe {
+            action: RecipeAction::Keys,
+        } => {
+            print!("{}", crate::config::keys::markdown());
             Ok(())
         }
         Command::Recipe {

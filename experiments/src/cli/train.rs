@@ -175,10 +175,7 @@ fn renamed_for_its_data(recipe: &mut Recipe, original: &Recipe) {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "folder".into()),
-        (kind, _) => kind
-            .catalog()
-            .map(|c| c.name().to_string())
-            .unwrap_or_else(|| format!("{kind:?}").to_lowercase()),
+        (kind, _) => kind.name().to_string(),
     };
     let what = match &d.path {
         Some(p) if d.dataset == DatasetKind::Folder => format!("the image folder {}", p.display()),

@@ -79,9 +79,10 @@ pub struct CamArgs {
     /// The class to map (default: each image's predicted class).
     #[arg(long)]
     pub class: Option<usize>,
-    /// Where the pictures go (`<image stem>-cam.png`).
-    #[arg(long, default_value = "cam")]
-    pub out: PathBuf,
+    /// Where the pictures go (`<image stem>-cam.png`; default: `cam/` inside the run directory,
+    /// or `cam/` here for a weights file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Where a run's dataset lives (for its normalisation statistics and class names).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -154,30 +155,47 @@ pub fn export(a: ExportArgs) -> Result<()> {
                 .with_extension("safetensors")
         }
     });
-    let n = match a.format {
-        ExportFormat::Safetensors => convlab_models::torchvision::export(&model, &out)?,
-    };
-    println!(
-        "{}: {n} tensors of {} ({} classes) with torchvision's names; in PyTorch: \
-         torchvision.models.{}(num_classes={}).load_state_dict(safetensors.torch.load_file(\"{}\"))",
-        out.display(),
-        info.arch,
-        info.classes,
-        info.arch.replace('-', "_"),
-        info.classes,
-        out.display()
-    );
+    let arch: convlab_models::Arch = info.arch.parse()?;
+    if convlab_models::torchvision::torchvision_archs().contains(&arch) {
+        let n = match a.format {
+            ExportFormat::Safetensors => convlab_models::torchvision::export(&model, &out)?,
+        };
+        println!(
+            "{}: {n} tensors of {} ({} classes) with torchvision's names; in PyTorch: \
+             torchvision.models.{}(num_classes={}).load_state_dict(safetensors.torch.load_file(\"{}\"))",
+            out.display(),
+            info.arch,
+            info.classes,
+            info.arch.replace('-', "_"),
+            info.classes,
+            out.display()
+        );
+    } else {
+        let n = match a.format {
+            ExportFormat::Safetensors => convlab_models::torchvision::export_own(&model, &out)?,
+        };
+        println!(
+            "{}: {n} tensors of {} ({} classes) with convlab's module paths (no torchvision \
+             counterpart), in PyTorch's layout; in Python: safetensors.torch.load_file(\"{}\")",
+            out.display(),
+            info.arch,
+            info.classes,
+            out.display()
+        );
+    }
     Ok(())
 }
 
 pub fn cam(a: CamArgs) -> Result<()> {
-    let results = crate::inspect::cam::cam(
-        &a.weights,
-        &a.images,
-        a.class,
-        &a.out,
-        a.data_dir.as_deref(),
-    )?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        if a.weights.is_dir() {
+            a.weights.join("cam")
+        } else {
+            PathBuf::from("cam")
+        }
+    });
+    let results =
+        crate::inspect::cam::cam(&a.weights, &a.images, a.class, &out, a.data_dir.as_deref())?;
     for r in &results {
         if a.json {
             println!("{}", serde_json::to_string(r)?);

@@ -6,6 +6,7 @@
 
 pub mod comparisons;
 pub mod error;
+pub mod keys;
 pub mod load;
 pub mod overrides;
 pub mod recipe;

@@ -16,15 +16,19 @@ use crate::config::load::{load_table, parse_table};
 use crate::config::overrides::Override;
 pub use crate::config::transfer::{Regime, TransferConfig, TransferSource};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     /// Set from the file name; not written in recipes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// One line (or more) saying what the recipe trains; `convlab recipes` prints the first.
     pub description: String,
+    /// Seed of the weights, the data order, the validation split and the augmentation.
     pub seed: u64,
+    /// Passes over the training split.
     pub epochs: usize,
+    /// Images per optimizer step.
     pub batch_size: usize,
     pub model: ModelConfig,
     pub data: DataConfig,
@@ -43,7 +47,7 @@ pub struct Recipe {
     pub diagnostics: DiagnosticsConfig,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
     Cifar10,
@@ -55,6 +59,18 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
+    /// The name a recipe writes (`data.dataset = "fashion-mnist"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Synthetic => "synthetic",
+            DatasetKind::Folder => "folder",
+        }
+    }
+
     /// The catalog's dataset behind this kind (`None`: synthetic or a folder).
     pub fn catalog(self) -> Option<DatasetName> {
         Some(match self {
@@ -67,9 +83,10 @@ impl DatasetKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
+    /// `cifar10`, `cifar100`, `mnist`, `fashion-mnist` (downloaded or found in the data directory), `folder` (your images: `path`, `shape`) or `synthetic` (`samples`, `classes`, `shape`).
     pub dataset: DatasetKind,
     /// Fraction of the training set held out (stratified) for validation.
     #[serde(default = "default_valid_fraction")]
@@ -106,11 +123,13 @@ pub struct DataConfig {
     /// `[C, H, W]` images are resized to (`folder`) or generated at (`synthetic`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<[usize; 3]>,
-    /// Synthetic data: training and test samples and classes.
+    /// Synthetic data: training images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<usize>,
+    /// Synthetic data: test images (at least 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_samples: Option<usize>,
+    /// Synthetic data: classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classes: Option<usize>,
 }
@@ -126,7 +145,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     Sgd,
@@ -137,15 +156,20 @@ pub enum OptimizerKind {
 /// PyTorch semantics: SGD without dampening, Adam ε = 1e-8, coupled L2 for SGD/Adam and
 /// decoupled decay for AdamW, weight decay on every parameter unless the recipe exempts
 /// batch-norm parameters and biases.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
+    /// `sgd`, `adam` or `adamw` (PyTorch's semantics).
     pub kind: OptimizerKind,
+    /// Learning rate (before the schedule).
     pub lr: f64,
+    /// SGD momentum (no dampening).
     #[serde(default)]
     pub momentum: f64,
+    /// SGD: Nesterov momentum.
     #[serde(default)]
     pub nesterov: bool,
+    /// L2 penalty (SGD, Adam) or decoupled decay (AdamW).
     #[serde(default)]
     pub weight_decay: f64,
     /// Apply weight decay to batch-norm parameters and biases too. On by default, as
@@ -153,8 +177,10 @@ pub struct OptimizerConfig {
     /// them, a common modern practice.
     #[serde(default = "yes")]
     pub decay_norm_and_bias: bool,
+    /// Adam/AdamW: the decay rates of the first and second moment estimates.
     #[serde(default = "default_betas")]
     pub betas: [f64; 2],
+    /// Adam/AdamW: added to the denominator.
     #[serde(default = "default_eps")]
     pub eps: f64,
 }
@@ -166,7 +192,9 @@ fn default_eps() -> f64 {
     1e-8
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScheduleKind {
     #[default]
@@ -181,21 +209,28 @@ pub enum ScheduleKind {
 
 /// Learning-rate schedule, in epochs (converted to iterations), after an optional linear
 /// warm-up from `warmup_start_factor · lr`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
+    /// `constant`, `step` (× gamma every `step_size` epochs), `multi-step` (× gamma at each of `milestones`) or `cosine` (to `min_lr`).
     #[serde(default)]
     pub kind: ScheduleKind,
+    /// The factor of `step` and `multi-step`.
     #[serde(default = "default_gamma")]
     pub gamma: f64,
+    /// `step`: epochs between decays.
     #[serde(default)]
     pub step_size: usize,
+    /// `multi-step`: the epochs (counted after the warm-up) at which the rate is multiplied by gamma.
     #[serde(default)]
     pub milestones: Vec<usize>,
+    /// `cosine`: the rate at the end.
     #[serde(default)]
     pub min_lr: f64,
+    /// Epochs of linear warm-up before the schedule (0: none).
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// The warm-up starts at this fraction of lr.
     #[serde(default = "default_warmup_start")]
     pub warmup_start_factor: f64,
 }
@@ -221,12 +256,13 @@ fn default_warmup_start() -> f64 {
     0.1
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     /// Stop when the validation loss has not improved for this many epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping_patience: Option<usize>,
+    /// Cross entropy with label smoothing ε (PyTorch's `label_smoothing`); the reported loss stays plain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_smoothing: Option<f64>,
     /// Weight of GoogLeNet's auxiliary losses (0.3 in the paper).
@@ -325,7 +361,7 @@ impl Recipe {
 }
 
 /// The `[diagnostics]` section (what it measures: [`crate::record::diagnostics`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiagnosticsConfig {
     /// Measure every this many optimizer steps; 0 turns the diagnostics off.

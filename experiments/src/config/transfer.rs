@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The `[transfer]` section (what it does: [`crate::run::transfer`]): start from pretrained weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Regime {
     FeatureExtract,
@@ -15,13 +15,14 @@ pub enum Regime {
     Retrain,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferConfig {
     /// A weights file (`convlab import`) or a run directory (its best checkpoint). In an
     /// ablation suite, `suite:<suite>/<variant>` names a run of another suite (same budget,
     /// dataset and seed), resolved when the suite is planned.
     pub from: TransferSource,
+    /// `feature-extract` (train only a new head), `partial` (freeze up to `trainable_from` or the first `layers`), `fine-tune` (train everything, pretrained parts at lr × `lr_scale`) or `retrain` (the architecture from scratch).
     pub regime: Regime,
     /// `partial`: the first trainable module (a path prefix such as `net.stages.2` or
     /// `net.features.layers.8`; see `convlab summary`). Everything before it is frozen.
@@ -106,6 +107,17 @@ impl std::str::FromStr for TransferSource {
             variant: variant.to_string(),
             id,
         })
+    }
+}
+
+/// One string: a path, or `suite:<suite>/<variant>` (for the recipe key reference).
+impl schemars::JsonSchema for TransferSource {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TransferSource".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
     }
 }
 

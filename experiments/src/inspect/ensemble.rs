@@ -212,8 +212,9 @@ pub fn ensemble(members: &[PathBuf], opts: &EnsembleOptions) -> Result<EnsembleR
         if let Some((l0, n0, r0, d0)) = &first {
             let what = if r0.data.dataset != recipe.data.dataset {
                 Some(format!(
-                    "dataset {:?} vs {:?}",
-                    recipe.data.dataset, r0.data.dataset
+                    "dataset `{}` vs `{}`",
+                    recipe.data.dataset.name(),
+                    r0.data.dataset.name()
                 ))
             } else if *n0 != names {
                 Some(format!("classes {names:?} vs {n0:?}"))

@@ -221,6 +221,47 @@ fn runs_are_listed_and_recipes_shown_resolved() {
     assert_eq!(row["status"], "completed", "{json}");
     assert_eq!(row["epochs"], 1, "{json}");
     assert!(row["test_top1"].as_f64().is_some(), "{json}");
+    // Any trained model exports for use outside convlab: LeNet-5 has no torchvision
+    // counterpart, so its keys are convlab's module paths in PyTorch's layout; others may read
+    // the file (0644, not a temporary file's 0600).
+    let run = std::fs::read_dir(out.join("smoke"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = tmp.path().join("lenet.safetensors");
+    let t = ok(&[
+        "export",
+        run.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(t.contains("convlab's module paths"), "{t}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
+    let bytes = std::fs::read(&file).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let keys: Vec<&String> = header
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .collect();
+    assert!(!keys.is_empty());
+    assert!(keys.iter().all(|k| !k.starts_with("net.")), "{keys:?}");
+    // The classifier: PyTorch's [out, in], out = the 4 classes of smoke.
+    let classifier = keys
+        .iter()
+        .rfind(|k| {
+            k.ends_with("weight") && header[k.as_str()]["shape"].as_array().unwrap().len() == 2
+        })
+        .unwrap();
+    assert_eq!(header[classifier.as_str()]["shape"][0], 4, "{header}");
+    assert_eq!(header["__metadata__"]["convlab_arch"], "lenet5", "{header}");
+
     let t = ok(&["runs", out_s, "--filter", "lenet-mnist"]);
     assert!(t.contains("no runs"), "{t}");
     let o = convlab(&["runs", tmp.path().join("nowhere").to_str().unwrap()]);

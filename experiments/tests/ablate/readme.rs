@@ -91,6 +91,7 @@ const PLANS: &[(&str, Plan)] = &[
     ),
     ("runs", Run(&[])),
     ("recipe show lenet-fashion", Run(&[])),
+    ("recipe keys", Run(&[])),
     (
         "train smoke --set data.dataset=\"folder\" --set data.path=my-images",
         Run(&[Append(&["--no-tui"])]),
