@@ -84,14 +84,15 @@ fn frozen_parameters_do_not_change_and_trainable_ones_do() {
         optim.len()
     );
 
-    // Partial: frozen before `net.features.layers.2` (the second conv block), trained after.
+    // Partial: frozen before `features.layers.2` (the second conv block, as `convlab summary`
+    // names it), trained after.
     let partial = train(
         recipe(
             4,
             &[
                 &format!("transfer.from={from:?}"),
                 "transfer.regime=\"partial\"",
-                "transfer.trainable_from=\"net.features.layers.2\"",
+                "transfer.trainable_from=\"features.layers.2\"",
             ],
         ),
         &opts(tmp.path()),
@@ -213,7 +214,7 @@ fn bad_transfer_settings_name_the_key() {
         "transfer.trainable_from=\"net.nowhere\"",
     ]);
     assert!(
-        e.contains("net.nowhere") && e.contains("net.features.layers.0"),
+        e.contains("net.nowhere") && e.contains("modules: features.layers.0"),
         "{e}"
     );
 }
@@ -416,7 +417,7 @@ fn an_interrupted_transfer_run_resumes_exactly_with_its_layers_still_frozen() {
                 "epochs=3",
                 &format!("transfer.from={from:?}"),
                 "transfer.regime=\"partial\"",
-                "transfer.trainable_from=\"net.features.layers.2\"",
+                "transfer.trainable_from=\"features.layers.2\"",
             ],
         )
     };

@@ -24,8 +24,9 @@ pub struct TransferConfig {
     pub from: TransferSource,
     /// `feature-extract` (train only a new head), `partial` (freeze up to `trainable_from` or the first `layers`), `fine-tune` (train everything, pretrained parts at lr × `lr_scale`) or `retrain` (the architecture from scratch).
     pub regime: Regime,
-    /// `partial`: the first trainable module (a path prefix such as `net.stages.2` or
-    /// `net.features.layers.8`; see `convlab summary`). Everything before it is frozen.
+    /// `partial`: the first trainable module, a path prefix as `convlab summary` prints it
+    /// (`stages.2`, `features.layers.8`; a leading `net.` is accepted too). Everything before
+    /// it is frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trainable_from: Option<String>,
     /// Copy only the first `layers` weight layers (a conv or linear layer with its bias and

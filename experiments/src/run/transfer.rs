@@ -341,13 +341,23 @@ fn frozen_params(
 /// The parameters before module `from` (a path prefix), in module order; an error listing
 /// the model's modules when `from` is none of them.
 fn before_module(from: &str, names: &[(String, Vec<usize>)], model: &Model) -> Result<Vec<String>> {
+    // As `convlab summary` and the diagnostics print it (`stages.2`), or with the model's
+    // `net.` in front, as Burn's module tree has it.
+    let full = if from.starts_with("net.") {
+        from.to_string()
+    } else {
+        format!("net.{from}")
+    };
     let at = names
         .iter()
-        .position(|(n, _)| n == from || n.starts_with(&format!("{from}.")))
+        .position(|(n, _)| *n == full || n.starts_with(&format!("{full}.")))
         .ok_or_else(|| {
             let mut tops: Vec<String> = names
                 .iter()
-                .map(|(n, _)| n.rsplitn(3, '.').nth(2).unwrap_or(n).to_string())
+                .map(|(n, _)| {
+                    let n = n.strip_prefix("net.").unwrap_or(n);
+                    n.rsplitn(3, '.').nth(2).unwrap_or(n).to_string()
+                })
                 .collect();
             tops.dedup();
             anyhow!(
