@@ -590,23 +590,41 @@ pub fn export(model: &Model, path: &Path) -> Result<usize> {
             list(&ours)
         )));
     }
+    save(model, path, ToTorchvision(Arc::new(names)), &[])?;
+    Ok(table.len())
+}
+
+/// Writes `model` to `path` as safetensors through `adapter` (names and layout), with the
+/// architecture and `metadata` in the header: next to the target first and renamed into place
+/// (no torn file on a crash), readable by others.
+fn save(
+    model: &Model,
+    path: &Path,
+    adapter: impl ModuleAdapter + 'static,
+    metadata: &[(&str, &str)],
+) -> Result<()> {
+    let write = |message: String| TorchvisionError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| write(e.to_string()))?;
     }
-    // Written next to the target and renamed into place: no torn file on a crash.
     let tmp = path.with_extension("safetensors.partial");
     let mut store = SafetensorsStore::from_file(&tmp)
         .skip_enum_variants(true)
         .overwrite(true)
         .metadata("format", "pt")
-        .metadata("convlab_arch", model.arch.name())
-        .with_to_adapter(ToTorchvision(Arc::new(names)));
+        .metadata("convlab_arch", model.arch.name());
+    for &(k, v) in metadata {
+        store = store.metadata(k, v);
+    }
+    let mut store = store.with_to_adapter(adapter);
     model
         .save_into(&mut store)
         .map_err(|e| write(e.to_string()))?;
     readable_by_others(&tmp).map_err(|e| write(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| write(e.to_string()))?;
-    Ok(table.len())
+    std::fs::rename(&tmp, path).map_err(|e| write(e.to_string()))
 }
 
 /// Writes `model` as a safetensors file with convlab's own names, for architectures torchvision
@@ -616,28 +634,13 @@ pub fn export(model: &Model, path: &Path) -> Result<usize> {
 /// in]`, batch norm `weight`/`bias`/`running_mean`/`running_var`), float32, and the architecture
 /// in the metadata (`convlab_arch`). Returns the number of tensors written.
 pub fn export_own(model: &Model, path: &Path) -> Result<usize> {
-    let write = |message: String| TorchvisionError::Write {
-        path: path.to_path_buf(),
-        message,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| write(e.to_string()))?;
-    }
-    let n = model.collect(None, None, true).len();
-    let tmp = path.with_extension("safetensors.partial");
-    let mut store = SafetensorsStore::from_file(&tmp)
-        .skip_enum_variants(true)
-        .overwrite(true)
-        .metadata("format", "pt")
-        .metadata("convlab_arch", model.arch.name())
-        .metadata("convlab_names", "convlab module paths")
-        .with_to_adapter(OwnNames);
-    model
-        .save_into(&mut store)
-        .map_err(|e| write(e.to_string()))?;
-    readable_by_others(&tmp).map_err(|e| write(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| write(e.to_string()))?;
-    Ok(n)
+    save(
+        model,
+        path,
+        OwnNames,
+        &[("convlab_names", "convlab module paths")],
+    )?;
+    Ok(model.collect(None, None, true).len())
 }
 
 /// PyTorch's tensor layout and norm names, our module paths without the `net.` of [`Model`].

@@ -155,11 +155,11 @@ pub fn export(a: ExportArgs) -> Result<()> {
                 .with_extension("safetensors")
         }
     });
-    let arch: convlab_models::Arch = info.arch.parse()?;
-    if convlab_models::torchvision::torchvision_archs().contains(&arch) {
-        let n = match a.format {
-            ExportFormat::Safetensors => convlab_models::torchvision::export(&model, &out)?,
-        };
+    // Safetensors is the one format: torchvision's names where torchvision has the
+    // architecture, convlab's module paths otherwise.
+    let ExportFormat::Safetensors = a.format;
+    if convlab_models::torchvision::torchvision_archs().contains(&model.arch) {
+        let n = convlab_models::torchvision::export(&model, &out)?;
         println!(
             "{}: {n} tensors of {} ({} classes) with torchvision's names; in PyTorch: \
              torchvision.models.{}(num_classes={}).load_state_dict(safetensors.torch.load_file(\"{}\"))",
@@ -171,9 +171,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
             out.display()
         );
     } else {
-        let n = match a.format {
-            ExportFormat::Safetensors => convlab_models::torchvision::export_own(&model, &out)?,
-        };
+        let n = convlab_models::torchvision::export_own(&model, &out)?;
         println!(
             "{}: {n} tensors of {} ({} classes) with convlab's module paths (no torchvision \
              counterpart), in PyTorch's layout; in Python: safetensors.torch.load_file(\"{}\")",

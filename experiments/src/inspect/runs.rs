@@ -56,10 +56,11 @@ fn row(root: &Path, dir: &Path) -> RunRow {
     let run = RunDir::open(dir).ok();
     let info = run.as_ref().and_then(|r| r.info().ok());
     let summary = run.as_ref().and_then(|r| r.summary().ok());
-    let rows = run
-        .as_ref()
-        .and_then(|r| r.metrics().ok())
-        .unwrap_or_default();
+    // A finished run's summary has its numbers; only a run without one is read epoch by epoch.
+    let rows = match (&summary, &run) {
+        (None, Some(r)) => r.metrics().unwrap_or_default(),
+        _ => vec![],
+    };
     let status = match (RunDir::writer(dir), &summary) {
         (Some(pid), _) => format!("running ({pid})"),
         (None, Some(s)) => match s.status {
