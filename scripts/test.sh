@@ -23,7 +23,7 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 # - python3-torch, python3-torchvision: PyTorch for `scripts/golden` and torchvision-written
 #   weights in the transfer tests;
 # - chromium: the report test renders report.html in headless Chromium;
-# - python3-venv: the venv for the Python `tensorboard` package (below).
+# - python3-venv: the venv for the Python packages from PyPI (below).
 # (slurm-wlm and munge are installed by scripts/slurm-one-node.sh below, which keeps their
 # package scripts from starting the daemons it starts itself.)
 packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist libdnnl-dev python3-torch python3-torchvision chromium python3-venv)
@@ -40,16 +40,18 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installed ${need[*]} in $(( $(date +%s) - install_start ))s"
 fi
 
-# The Python `tensorboard` package (PyPI), which reads back the runs' event files in the
-# diagnostics tests (tests/training/diagnostics.rs looks for it here).
-tb_venv="$HOME/.cache/convlab/tensorboard"
-if ! "$tb_venv/bin/python" -c "import tensorboard" >/dev/null 2>&1; then
-  tb_start=$(date +%s)
-  python3 -m venv "$tb_venv"
-  "$tb_venv/bin/pip" install -q --disable-pip-version-check tensorboard
-  echo "test.sh: installed tensorboard in $(( $(date +%s) - tb_start ))s"
+# Python packages from PyPI, in one venv the tests find through $CONVLAB_PYTHON:
+# `tensorboard` reads back the runs' event files (tests/training/diagnostics.rs); `onnxruntime`
+# and `onnx` run and check the ONNX exports (tests/models/onnx.rs).
+py_venv="$HOME/.cache/convlab/pyenv"
+py_packages=(tensorboard==2.21.0 onnx==1.23.2 onnxruntime==1.32.0)
+if ! "$py_venv/bin/python" -c "import tensorboard, onnx, onnxruntime" >/dev/null 2>&1; then
+  py_start=$(date +%s)
+  python3 -m venv "$py_venv"
+  "$py_venv/bin/pip" install -q --disable-pip-version-check "${py_packages[@]}"
+  echo "test.sh: installed ${py_packages[*]} in $(( $(date +%s) - py_start ))s"
 fi
-export CONVLAB_TENSORBOARD_PYTHON="$tb_venv/bin/python"
+export CONVLAB_PYTHON="$py_venv/bin/python"
 
 # A one-node Slurm cluster on this machine (scripts/slurm-one-node.sh; shared/reference has the
 # configuration), stopped again however the tests end.

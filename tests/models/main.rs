@@ -1,8 +1,12 @@
 //! Model-crate tests: exact parameter counts, output-shape formulas, forward/backward of every
 //! architecture, flex/ndarray agreement, and errors for impossible knobs.
 
+#[path = "../support/python.rs"]
+mod python;
+pub use python::pypi_python;
 mod errors;
 mod forward;
+mod onnx;
 mod params;
 #[cfg(feature = "ndarray")]
 mod parity;

@@ -178,22 +178,9 @@ fn a_learning_rate_100x_off_is_warned_about() {
     }
 }
 
-/// The Python with the `tensorboard` package: `$CONVLAB_TENSORBOARD_PYTHON`, else the venv
-/// `scripts/test.sh` makes.
+/// The Python with the `tensorboard` package (the venv `scripts/test.sh` makes).
 fn tensorboard_python() -> PathBuf {
-    let path = std::env::var_os("CONVLAB_TENSORBOARD_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs_home().join(".cache/convlab/tensorboard/bin/python"));
-    assert!(
-        path.exists(),
-        "{}: no Python with the tensorboard package (scripts/test.sh makes it: python3 -m venv ~/.cache/convlab/tensorboard && ~/.cache/convlab/tensorboard/bin/pip install tensorboard)",
-        path.display()
-    );
-    path
-}
-
-fn dirs_home() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+    crate::pypi_python()
 }
 
 const READ_EVENTS: &str = r#"

@@ -1,6 +1,9 @@
 //! Experiments-crate tests: recipe parsing and overrides, one training step of every recipe on
 //! synthetic data, the overfit check, resume equality and the divergence guard.
 
+#[path = "../support/python.rs"]
+mod python;
+pub use python::pypi_python;
 mod diagnostics;
 mod ensemble;
 mod faults;

@@ -55,6 +55,10 @@ impl Lrn {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.inner.forward(x)
     }
+
+    pub fn config(&self) -> LrnConfig {
+        self.config
+    }
 }
 
 impl Trace for Lrn {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod googlenet;
 pub mod lenet;
 pub mod network;
+pub mod onnx;
 pub mod probe;
 pub mod resnet;
 pub mod summary;

@@ -662,7 +662,7 @@ impl ModuleAdapter for OwnNames {
 }
 
 /// An exported file is for others to read (burn-store writes it private, 0600): 0644.
-fn readable_by_others(path: &Path) -> std::io::Result<()> {
+pub(crate) fn readable_by_others(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

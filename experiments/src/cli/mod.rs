@@ -69,9 +69,10 @@ pub enum Command {
     /// Read a torchvision state dict (.pth or .safetensors) into one of our models, checking
     /// that every tensor is used once with the right shape; write a convlab weights file.
     Import(ImportArgs),
-    /// Write a weights file or a run's best checkpoint as safetensors: with torchvision's key
-    /// names where torchvision has the architecture (loadable by
-    /// `torchvision.models.<arch>().load_state_dict`), else with convlab's module paths.
+    /// Write a weights file or a run's best checkpoint as safetensors (torchvision's key names
+    /// where torchvision has the architecture, loadable by
+    /// `torchvision.models.<arch>().load_state_dict`; else convlab's module paths) or, with
+    /// `--format onnx`, as an ONNX model for onnxruntime and other runtimes.
     Export(ExportArgs),
     /// Top-k classes of images with imported weights (ImageNet names) or a run's model.
     Predict(PredictArgs),

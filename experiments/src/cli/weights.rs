@@ -14,7 +14,8 @@ pub struct ImportArgs {
     pub arch: String,
     /// A torchvision state dict: `torch.save(model.state_dict(), "x.pth")` or a safetensors file.
     pub file: PathBuf,
-    /// Where to write the weights (`.bpk` and `.json`; default: beside the file).
+    /// Where to write the weights (`.bpk` and `.json`; default: `runs/weights/<file name>`,
+    /// inside the git-ignored `runs/` where runs and their outputs go).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Build the model for this many classes: the final classifier is then new (not imported).
@@ -37,7 +38,8 @@ pub struct ExportArgs {
     /// File format of the export.
     #[arg(long, value_enum, default_value = "safetensors")]
     pub format: ExportFormat,
-    /// Output file (default: `<source>.safetensors`).
+    /// Output file (default: `model.safetensors` / `model.onnx` inside a run directory,
+    /// `<weights>.safetensors` / `<weights>.onnx` beside a weights file).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where a run's dataset lives (for a run directory).
@@ -65,8 +67,13 @@ pub struct PredictArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// safetensors with torchvision's key names (PyTorch: `safetensors.torch.load_file`).
+    /// safetensors with torchvision's key names where torchvision has the architecture,
+    /// convlab's module paths otherwise (PyTorch: `safetensors.torch.load_file`).
     Safetensors,
+    /// ONNX (opset 17) of the model in evaluation mode, for onnxruntime and other runtimes:
+    /// input `float32[batch, C, H, W]` normalised as in training (mean and std in the
+    /// metadata), output `logits`.
+    Onnx,
 }
 
 #[derive(Args)]
@@ -80,7 +87,7 @@ pub struct CamArgs {
     #[arg(long)]
     pub class: Option<usize>,
     /// Where the pictures go (`<image stem>-cam.png`; default: `cam/` inside the run directory,
-    /// or `cam/` here for a weights file).
+    /// or `runs/cam/` for a weights file).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where a run's dataset lives (for its normalisation statistics and class names).
@@ -93,7 +100,12 @@ pub struct CamArgs {
 
 pub fn import(a: ImportArgs) -> Result<()> {
     let arch: Arch = a.arch.parse()?;
-    let out = a.out.unwrap_or_else(|| a.file.with_extension("bpk"));
+    let out = a.out.unwrap_or_else(|| {
+        let stem = a.file.file_stem().unwrap_or(a.file.as_os_str());
+        PathBuf::from("runs/weights")
+            .join(stem)
+            .with_extension("bpk")
+    });
     let crate::run::weights::Imported {
         report,
         bpk,
@@ -146,40 +158,75 @@ pub fn import(a: ImportArgs) -> Result<()> {
 pub fn export(a: ExportArgs) -> Result<()> {
     let device = burn::tensor::Device::flex();
     let (model, info) = crate::run::weights::load(&a.source, &device, a.data_dir.as_deref())?;
+    let ext = match a.format {
+        ExportFormat::Safetensors => "safetensors",
+        ExportFormat::Onnx => "onnx",
+    };
     let out = a.out.unwrap_or_else(|| {
         if a.source.is_dir() {
-            a.source.join("model.safetensors")
+            a.source.join(format!("model.{ext}"))
         } else {
-            crate::run::weights::paths(&a.source)
-                .0
-                .with_extension("safetensors")
+            crate::run::weights::paths(&a.source).0.with_extension(ext)
         }
     });
-    // Safetensors is the one format: torchvision's names where torchvision has the
-    // architecture, convlab's module paths otherwise.
-    let ExportFormat::Safetensors = a.format;
-    if convlab_models::torchvision::torchvision_archs().contains(&model.arch) {
-        let n = convlab_models::torchvision::export(&model, &out)?;
-        println!(
-            "{}: {n} tensors of {} ({} classes) with torchvision's names; in PyTorch: \
-             torchvision.models.{}(num_classes={}).load_state_dict(safetensors.torch.load_file(\"{}\"))",
-            out.display(),
-            info.arch,
-            info.classes,
-            info.arch.replace('-', "_"),
-            info.classes,
-            out.display()
-        );
-    } else {
-        let n = convlab_models::torchvision::export_own(&model, &out)?;
-        println!(
-            "{}: {n} tensors of {} ({} classes) with convlab's module paths (no torchvision \
-             counterpart), in PyTorch's layout; in Python: safetensors.torch.load_file(\"{}\")",
-            out.display(),
-            info.arch,
-            info.classes,
-            out.display()
-        );
+    match a.format {
+        ExportFormat::Onnx => {
+            let list = |v: &[f32]| {
+                v.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let metadata = [
+                ("mean", list(&info.mean)),
+                ("std", list(&info.std)),
+                ("class_names", serde_json::to_string(&info.class_names)?),
+                ("source", info.source.clone()),
+            ];
+            let nodes = convlab_models::onnx::export(&model, &out, &metadata)?;
+            let [c, h, w] = info.input;
+            println!(
+                "{}: ONNX opset 17, {nodes} nodes, {} ({} classes) in evaluation mode; input \
+                 float32[batch, {c}, {h}, {w}]: pixels in [0, 1], minus mean [{}], divided by std [{}] (also in \
+                 the file's metadata), output `logits`; in Python: \
+                 onnxruntime.InferenceSession(\"{}\").run(None, {{\"input\": x}})",
+                out.display(),
+                info.arch,
+                info.classes,
+                list(&info.mean),
+                list(&info.std),
+                out.display()
+            );
+        }
+        // Safetensors: torchvision's names where torchvision has the architecture, convlab's
+        // module paths otherwise.
+        ExportFormat::Safetensors
+            if convlab_models::torchvision::torchvision_archs().contains(&model.arch)
+                && model.cut.is_none() =>
+        {
+            let n = convlab_models::torchvision::export(&model, &out)?;
+            println!(
+                "{}: {n} tensors of {} ({} classes) with torchvision's names; in PyTorch: \
+                 torchvision.models.{}(num_classes={}).load_state_dict(safetensors.torch.load_file(\"{}\"))",
+                out.display(),
+                info.arch,
+                info.classes,
+                info.arch.replace('-', "_"),
+                info.classes,
+                out.display()
+            );
+        }
+        ExportFormat::Safetensors => {
+            let n = convlab_models::torchvision::export_own(&model, &out)?;
+            println!(
+                "{}: {n} tensors of {} ({} classes) with convlab's module paths (no torchvision \
+                 counterpart), in PyTorch's layout; in Python: safetensors.torch.load_file(\"{}\")",
+                out.display(),
+                info.arch,
+                info.classes,
+                out.display()
+            );
+        }
     }
     Ok(())
 }
@@ -189,7 +236,7 @@ pub fn cam(a: CamArgs) -> Result<()> {
         if a.weights.is_dir() {
             a.weights.join("cam")
         } else {
-            PathBuf::from("cam")
+            PathBuf::from("runs/cam")
         }
     });
     let results =

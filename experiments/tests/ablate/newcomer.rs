@@ -261,6 +261,16 @@ fn runs_are_listed_and_recipes_shown_resolved() {
         .unwrap();
     assert_eq!(header[classifier.as_str()]["shape"][0], 4, "{header}");
     assert_eq!(header["__metadata__"]["convlab_arch"], "lenet5", "{header}");
+    // And as ONNX, by default into the run directory, with the normalisation it expects.
+    let t = ok(&["export", run.to_str().unwrap(), "--format", "onnx"]);
+    assert!(
+        t.contains("model.onnx: ONNX opset 17") && t.contains("minus mean ["),
+        "{t}"
+    );
+    let onnx = run.join("model.onnx");
+    let mode = std::fs::metadata(&onnx).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "mode {mode:o}");
+    assert!(!run.join("model.onnx.partial").exists());
 
     let t = ok(&["runs", out_s, "--filter", "lenet-mnist"]);
     assert!(t.contains("no runs"), "{t}");
