@@ -55,6 +55,15 @@ fn check(
             r.worst_param,
             r.loss_rel
         );
+        // Parameters are named as `convlab summary` and the diagnostics name them: no `net.`,
+        // no enum variants (`net.ResNet.stages…` before).
+        for name in [&r.worst_grad, &r.worst_param] {
+            assert!(
+                !name.starts_with("net.") && !name.chars().any(char::is_uppercase),
+                "{}: parameter path {name}",
+                r.arch
+            );
+        }
         // The steps must move the loss, or agreeing after them proves nothing.
         assert!(
             r.loss_last < r.loss_first * 0.998,

@@ -107,6 +107,8 @@ pub struct DataConfig {
     pub test_limit: Option<usize>,
     /// Zero pixels added on each side of every image (e.g. 2: Fashion-MNIST's 28×28 → 32×32).
     #[serde(default, skip_serializing_if = "is_zero")]
+    // Serde leaves a zero out when writing, so schemars would not show the default.
+    #[schemars(extend("default" = 0))]
     pub pad: usize,
     /// Resize every image to `[H, W]` (bilinear) before padding.
     #[serde(default, skip_serializing_if = "Option::is_none")]

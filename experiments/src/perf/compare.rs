@@ -141,30 +141,31 @@ struct Run {
     ms_per_step: f64,
 }
 
-/// Every trainable parameter's values, by path.
+/// Every trainable parameter's values, by the path `convlab summary` and the diagnostics print
+/// (`stages.0.0.convs.0.bn.beta`: no `net.`, no enum variant names).
 struct ParamCollector {
     path: Vec<String>,
     out: BTreeMap<String, Vec<f32>>,
 }
 
 impl ModuleVisitor for ParamCollector {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container: &str) {
+        enter(&mut self.path, name, container);
     }
     fn exit_module(&mut self, _: &str, _: &str) {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if is_buffer(&self.path) {
+        let Some(path) = param_path(&self.path) else {
             return;
-        }
+        };
         let values = param
             .val()
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()
             .unwrap_or_default();
-        self.out.insert(self.path.join("."), values);
+        self.out.insert(path, values);
     }
 }
 
@@ -177,6 +178,23 @@ fn params(m: &Model) -> BTreeMap<String, Vec<f32>> {
     c.out
 }
 
+/// Pushes a visited module's name; an empty one for what is not part of a module's path as
+/// convlab prints it: enum variants (`Network::ResNet`, `Layer::Conv`) and the model's `net`.
+fn enter(path: &mut Vec<String>, name: &str, container: &str) {
+    let skip = container.starts_with("Enum:") || (path.is_empty() && name == "net");
+    path.push(if skip {
+        String::new()
+    } else {
+        name.to_string()
+    });
+}
+
+/// The dotted path of a trainable parameter; `None` for running statistics.
+fn param_path(path: &[String]) -> Option<String> {
+    let path: Vec<String> = path.iter().filter(|p| !p.is_empty()).cloned().collect();
+    (!is_buffer(&path)).then(|| path.join("."))
+}
+
 struct GradCollector<'a> {
     grads: &'a Gradients,
     path: Vec<String>,
@@ -184,22 +202,22 @@ struct GradCollector<'a> {
 }
 
 impl ModuleVisitor for GradCollector<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container: &str) {
+        enter(&mut self.path, name, container);
     }
     fn exit_module(&mut self, _: &str, _: &str) {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if is_buffer(&self.path) {
+        let Some(path) = param_path(&self.path) else {
             return;
-        }
+        };
         let values = param
             .val()
             .grad(self.grads)
             .and_then(|g| g.into_data().convert::<f32>().try_to_vec::<f32>().ok())
             .unwrap_or_default();
-        self.out.insert(self.path.join("."), values);
+        self.out.insert(path, values);
     }
 }
 

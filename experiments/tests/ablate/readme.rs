@@ -110,7 +110,7 @@ const PLANS: &[(&str, Plan)] = &[
         Run(&[]),
     ),
     ("cam runs/lenet-fashion/20261122-134536", Run(&[])),
-    ("cam weights/resnet18.bpk", Skip(NETWORK)),
+    ("cam runs/weights/resnet18.bpk", Skip(NETWORK)),
     (
         "tensorboard --logdir runs",
         Skip(
@@ -141,12 +141,12 @@ const PLANS: &[(&str, Plan)] = &[
     ("ablate scorecard", Run(&[])),
     ("ablate my-suite.toml", Skip("a user's own suite file")),
     ("import ", Skip(NETWORK)),
-    ("predict weights/resnet18.bpk", Skip(NETWORK)),
+    ("predict runs/weights/resnet18.bpk", Skip(NETWORK)),
     (
         "predict runs/lenet-fashion/20261122-001858 shirt.png",
         Run(&[]),
     ),
-    ("export weights/resnet18.bpk", Skip(NETWORK)),
+    ("export runs/weights/resnet18.bpk", Skip(NETWORK)),
     ("export runs/smoke-resnet18/20261122-001858", Run(&[])),
     (
         "just ",
