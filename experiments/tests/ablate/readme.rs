@@ -5,9 +5,9 @@
 //! does not know fails it, so README cannot drift from what the binary does; so does a listed
 //! command README no longer has.
 //!
-//! Commands run in a scratch folder that mirrors a clone: `experiments/` and `results/` are
-//! links to the repository's, and the images README names (`shirt.png`, `my-images/…`) are
-//! made there. A run directory README names by a timestamp (`runs/lenet-fashion/20261122-001858`)
+//! Commands run in a scratch folder that mirrors a clone: `experiments/` is a link to the
+//! repository's and `results/` a copy (commands rewrite reports there), and the images README
+//! names (`shirt.png`, `my-images/…`) are made there. A run directory README names by a timestamp (`runs/lenet-fashion/20261122-001858`)
 //! is the newest run of that recipe the walk made before it; a suite report directory likewise.
 
 use std::collections::BTreeSet;
@@ -357,9 +357,16 @@ fn convlab(work: &Path, args: &[&str]) -> (bool, String) {
 fn scratch(repo: &Path) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tmp");
     let w = tmp.path();
-    for d in ["experiments", "results"] {
-        std::os::unix::fs::symlink(repo.join(d), w.join(d)).expect("link");
-    }
+    std::os::unix::fs::symlink(repo.join("experiments"), w.join("experiments")).expect("link");
+    // A copy, not a link: README's commands rewrite reports under results/ (`ablate verdicts`),
+    // which must not touch the committed files.
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(repo.join("results"))
+        .arg(w.join("results"))
+        .status()
+        .expect("cp");
+    assert!(status.success(), "copying results/");
     for (name, shade) in [("shirt.png", 90u8), ("boot.png", 200)] {
         image::GrayImage::from_fn(28, 28, |x, y| {
             image::Luma([shade.wrapping_add((x * y) as u8)])
