@@ -56,7 +56,8 @@ compare-backends *args:
 bench *args:
     {{convlab}} bench {{args}}
 
-# convlab (flex) against PyTorch 2.15 side by side, interleaved, with the ratio per model.
+# convlab (flex) against PyTorch 2.15 (NCHW and channels_last) side by side, interleaved, with
+# the ratio to the faster PyTorch mode per model; `--real-path`: lenet-fashion epochs instead.
 # Creates ~/.cache/convlab/torch (torch 2.15.0 from PyPI, about 5 GB) the first time.
 bench-vs-torch *args:
     cargo build -q {{cargo_features}} --bin convlab

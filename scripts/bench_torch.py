@@ -5,6 +5,14 @@ two tables can be put side by side on one machine.
 
     python3 scripts/bench_torch.py                       # all models, table
     python3 scripts/bench_torch.py --model resnet20 --threads 2 --json
+    python3 scripts/bench_torch.py --memory-format channels_last   # PyTorch's faster CPU layout
+    python3 scripts/bench_torch.py --device cuda --tf32 on         # on a GPU
+
+`--memory-format channels_last` converts the model and the batch with
+`.to(memory_format=torch.channels_last)` (NHWC activations: oneDNN's preferred CPU layout, as
+PyTorch's performance guide recommends); `contiguous` is PyTorch's default NCHW. On `--device
+cuda` every timed step ends with `torch.cuda.synchronize()`, and `--tf32 on|off` sets
+`torch.backends.cuda.matmul.allow_tf32` and `torch.backends.cudnn.allow_tf32`.
 
 Models (convlab name: layout):
   lenet5          1x28x28, conv5x5(6, pad 2)-pool-conv5x5(16)-pool-FC 120-84-10, ReLU, max pool
@@ -82,18 +90,33 @@ def main():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--memory-format", choices=["contiguous", "channels_last"], default="contiguous")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--tf32", choices=["on", "off"], default="off", help="cuda only")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     import torch
     from torch import nn
     if a.threads:
         torch.set_num_threads(a.threads)
+    fmt = torch.channels_last if a.memory_format == "channels_last" else torch.contiguous_format
+    device = torch.device(a.device)
+    if a.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+        torch.backends.cudnn.benchmark = True
+
+    def sync():
+        if a.device == "cuda":
+            torch.cuda.synchronize()
     rows = []
     for name in a.model or MODELS:
         torch.manual_seed(0)
         model, (c, h, w) = build(name, nn)
-        x = torch.randn(a.batch, c, h, w)
-        y = torch.arange(a.batch) % 10
+        model = model.to(device=device, memory_format=fmt)
+        x = torch.randn(a.batch, c, h, w).to(device=device, memory_format=fmt)
+        y = (torch.arange(a.batch) % 10).to(device)
+        sync()
         opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
         times = []
         model.train()
@@ -103,6 +126,7 @@ def main():
             loss = nn.functional.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
+            sync()
             if i >= a.warmup:
                 times.append(time.perf_counter() - t)
         model.eval()
@@ -111,10 +135,13 @@ def main():
             for i in range(a.warmup + a.steps):
                 t = time.perf_counter()
                 model(x)
+                sync()
                 if i >= a.warmup:
                     infer.append(time.perf_counter() - t)
         rows.append({
             "arch": name, "backend": f"torch {torch.__version__}", "batch": a.batch,
+            "device": a.device, "memory_format": a.memory_format,
+            "tf32": a.tf32 if a.device == "cuda" else None,
             "params": sum(p.numel() for p in model.parameters()),
             "train_images_per_s": a.batch * a.steps / sum(times),
             "train_step_ms_median": statistics.median(times) * 1e3,
