@@ -82,12 +82,13 @@ impl JobContext {
         c
     }
 
-    fn env(&self) -> [(&'static str, String); 3] {
+    fn env(&self) -> [(&'static str, String); 4] {
         let t = self.threads.max(1).to_string();
         [
             ("RAYON_NUM_THREADS", t.clone()),
             ("OMP_NUM_THREADS", t),
             ("OMP_WAIT_POLICY", "passive".into()),
+            ("MIMALLOC_PURGE_DELAY", "-1".into()),
         ]
     }
 }
