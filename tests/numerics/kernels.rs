@@ -219,3 +219,122 @@ fn max_pooling_and_its_gradient_equal_burns() {
         }
     }
 }
+
+/// `[N, C, H, W]` values → `[N, H, W, C]` (or back, with `inverse`).
+fn transpose(v: &[f32], [n, c, h, w]: [usize; 4], inverse: bool) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    for a in 0..n {
+        for k in 0..c {
+            for p in 0..h * w {
+                let (nchw, nhwc) = ((a * c + k) * h * w + p, (a * h * w + p) * c + k);
+                if inverse {
+                    out[nchw] = v[nhwc];
+                } else {
+                    out[nhwc] = v[nchw];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The channels-last kernels (`cpu::*_nhwc`, used when activations are stored NHWC) against the
+/// NCHW ones on the same values, transposed: batch norm forward and backward with and without
+/// the fused ReLU, the evaluation-mode affine map, max pooling (output, argmax, gradient), over
+/// channel counts that are and are not multiples of the vector width and sizes that leave a
+/// partial last block.
+#[test]
+fn channels_last_kernels_equal_the_nchw_ones() {
+    use convlab_kernels::cpu::{self, Nchw, Pool};
+    for (i, &[n, c, h, w]) in [
+        [4, 3, 5, 5],
+        [2, 16, 8, 8],
+        [3, 64, 4, 4],
+        [1, 5, 9, 7],
+        [2, 100, 3, 3],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dims = [n, c, h, w];
+        let s = Nchw { n, c, h, w };
+        let seed = 400 + i as u64;
+        let x = values(random(dims, seed).mul_scalar(2.0).add_scalar(0.5));
+        let dy = values(random(dims, seed + 1));
+        let gamma = values(random([c], seed + 2));
+        let beta = values(random([c], seed + 3));
+        let (xt, dyt) = (transpose(&x, dims, false), transpose(&dy, dims, false));
+        let back = |v: &[f32]| transpose(v, dims, true);
+        for relu in [false, true] {
+            let what = format!("{dims:?} relu {relu}");
+            let a = cpu::bn_train_forward(&x, s, &gamma, &beta, 1e-5, relu);
+            let b = cpu::bn_train_forward_nhwc(&xt, s, &gamma, &beta, 1e-5, relu);
+            assert_close(&format!("{what}: bn output"), &back(&b.y), &a.y, TOL);
+            assert_close(&format!("{what}: bn mean"), &b.mean, &a.mean, TOL);
+            assert_close(&format!("{what}: bn variance"), &b.var, &a.var, TOL);
+            let ga = cpu::bn_train_backward(&x, &dy, s, &gamma, &beta, &a.mean, &a.invstd, relu);
+            let gb =
+                cpu::bn_train_backward_nhwc(&xt, &dyt, s, &gamma, &beta, &a.mean, &a.invstd, relu);
+            assert_close(&format!("{what}: bn grad x"), &back(&gb.dx), &ga.dx, TOL);
+            assert_close(
+                &format!("{what}: bn grad gamma"),
+                &gb.dgamma,
+                &ga.dgamma,
+                TOL,
+            );
+            assert_close(&format!("{what}: bn grad beta"), &gb.dbeta, &ga.dbeta, TOL);
+            let ya = cpu::scale_shift(&x, s, &gamma, &beta, relu);
+            let yb = cpu::scale_shift_nhwc(&xt, s, &gamma, &beta, relu);
+            assert_close(&format!("{what}: scale-shift"), &back(&yb), &ya, 0.0);
+        }
+        for p in [
+            Pool {
+                kernel: [2, 2],
+                stride: [2, 2],
+                padding: [0, 0],
+                ceil_mode: false,
+            },
+            Pool {
+                kernel: [3, 3],
+                stride: [2, 2],
+                padding: [1, 1],
+                ceil_mode: true,
+            },
+        ] {
+            let what = format!("{dims:?} pool {p:?}");
+            let (ya, ia, oh, ow) = cpu::max_pool_forward(&x, s, p);
+            let (yb, ib, oh2, ow2) = cpu::max_pool_forward_nhwc(&xt, s, p);
+            assert_eq!((oh, ow), (oh2, ow2), "{what}");
+            let od = [n, c, oh, ow];
+            assert_eq!(transpose(&yb, od, true), ya, "{what}: output");
+            let ib: Vec<f32> = ib.iter().map(|&v| v as f32).collect();
+            let ia: Vec<f32> = ia.iter().map(|&v| v as f32).collect();
+            assert_eq!(transpose(&ib, od, true), ia, "{what}: argmax");
+            let g = values(random(od, seed + 4));
+            let da = cpu::max_pool_backward(
+                &g,
+                &ia.iter().map(|&v| v as u32).collect::<Vec<_>>(),
+                s,
+                oh * ow,
+            );
+            let gt = transpose(&g, od, false);
+            let it: Vec<u32> = transpose(&ia, od, false)
+                .iter()
+                .map(|&v| v as u32)
+                .collect();
+            let db = cpu::max_pool_backward_nhwc(&gt, &it, s, oh * ow);
+            assert_close(&format!("{what}: grad"), &back(&db), &da, 0.0);
+        }
+        let (ra, rb) = (cpu::add_relu(&x, &dy), cpu::relu_backward(&x, &dy));
+        assert!(
+            ra.iter()
+                .zip(x.iter().zip(&dy))
+                .all(|(&r, (&a, &b))| r == (a + b).max(0.0))
+        );
+        assert!(
+            rb.iter()
+                .zip(x.iter().zip(&dy))
+                .all(|(&r, (&y, &g))| r == if y > 0.0 { g } else { 0.0 })
+        );
+    }
+}

@@ -171,7 +171,7 @@ impl ResidualBlock {
                 x.pad([(before, after), (0, 0), (0, 0)], PadMode::Constant(0.0))
             }
         };
-        activation::relu(residual + shortcut)
+        convlab_kernels::add_relu(residual, shortcut)
     }
 }
 

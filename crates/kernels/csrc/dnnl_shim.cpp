@@ -17,15 +17,20 @@
 //   reorder::primitive_desc(engine, md_from, engine, md_to, attr)
 //   primitive_attr::set_scratchpad_mode(scratchpad_mode::user)
 //
-// Layouts.  The caller's tensors are plain NCHW / OIHW (goihw for groups>1,
-// which is the same memory as PyTorch's [OC, IC/G, KH, KW]).  The primitive
-// descriptors are created with format_tag::any for src/weights/dst (and their
-// diffs) so that oneDNN picks its fastest layout -- on AVX2 usually nChw8c
-// activations and OIhw8i8o-like weights; for IC=3 it keeps nchw src.  When
-// the chosen layout differs from the user's plain layout we reorder into /
-// out of per-thread scratch buffers; when it is identical the user pointer
-// is handed to oneDNN directly.  Bias / diff-bias are always plain `x`.
-// This is what PyTorch 1.13's mkldnn_convolution (via ideep) does as well.
+// Layouts.  The caller's weights are plain OIHW (goihw for groups>1, the
+// same memory as PyTorch's [OC, IC/G, KH, KW]); its activations are NCHW or
+// NHWC, per tensor, as ConvlabConvParams::layout says.  Without
+// CONVLAB_DNNL_RUN_NHWC the primitive descriptors are created with
+// format_tag::any for src/weights/dst (and their diffs) so that oneDNN picks
+// its fastest layout -- usually blocked, nChw8c on AVX2 and nChw16c on
+// AVX-512, and OIhw8i8o-like weights; for IC=3 it keeps nchw src.  With it,
+// src/dst are nhwc (PyTorch's channels_last path: oneDNN's brgconv / jit
+// kernels read and write NHWC directly; measured on a Zen 4, a ResNet-20
+// 16->16 32x32 layer takes 8.6 ms for fwd + bwd_d + bwd_w against 13.2 ms
+// blocked with NCHW reorders).  When a primitive's layout differs from the
+// user's we reorder into / out of per-thread scratch buffers; when it is
+// identical the user pointer is handed to oneDNN directly.  Bias / diff-bias
+// are always plain `x`.
 //
 // Padding.  Explicit zero padding, possibly asymmetric: padding_l =
 // {pad_top, pad_left}, padding_r = {pad_bottom, pad_right}.  oneDNN requires
@@ -94,8 +99,8 @@
 #include <unordered_map>
 #include <vector>
 
-static_assert(sizeof(ConvlabConvParams) == 18 * sizeof(int64_t),
-        "ConvlabConvParams must be 18 packed int64_t");
+static_assert(sizeof(ConvlabConvParams) == 19 * sizeof(int64_t),
+        "ConvlabConvParams must be 19 packed int64_t");
 
 namespace {
 
@@ -167,6 +172,9 @@ void validate(const ConvlabConvParams *p) {
                 (long long)f.v, (long long)f.lo);
         if (f.v > kMax) bad("%s = %lld is too large", f.name, (long long)f.v);
     }
+    if (p->layout < 0 || p->layout > 7)
+        bad("layout = %lld is not a set of CONVLAB_DNNL_*_NHWC bits",
+                (long long)p->layout);
     if (p->ic % p->groups)
         bad("ic = %lld is not divisible by groups = %lld", (long long)p->ic,
                 (long long)p->groups);
@@ -268,12 +276,17 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
     const memory::dims pad_l = {p.pad_top, p.pad_left};
     const memory::dims pad_r = {p.pad_bottom, p.pad_right};
 
-    const memory::desc src_u(src, dt::f32, tag::nchw);
-    const memory::desc dst_u(dst, dt::f32, tag::nchw);
+    // The caller's layouts, and the one the convolution runs on: oneDNN's
+    // choice (usually blocked, e.g. nChw16c, reached by reorders) or NHWC.
+    const bool run_nhwc = p.layout & CONVLAB_DNNL_RUN_NHWC;
+    const memory::desc src_u(src, dt::f32,
+            p.layout & CONVLAB_DNNL_X_NHWC ? tag::nhwc : tag::nchw);
+    const memory::desc dst_u(dst, dt::f32,
+            p.layout & CONVLAB_DNNL_Y_NHWC ? tag::nhwc : tag::nchw);
     const memory::desc wei_u(wei, dt::f32, g == 1 ? tag::oihw : tag::goihw);
     const memory::desc bias_u(bias, dt::f32, tag::x);
-    const memory::desc src_a(src, dt::f32, tag::any);
-    const memory::desc dst_a(dst, dt::f32, tag::any);
+    const memory::desc src_a(src, dt::f32, run_nhwc ? tag::nhwc : tag::any);
+    const memory::desc dst_a(dst, dt::f32, run_nhwc ? tag::nhwc : tag::any);
     const memory::desc wei_a(wei, dt::f32, tag::any);
 
     primitive_attr attr;
@@ -360,7 +373,7 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
     return e;
 }
 
-using Key = std::array<int64_t, 21>;
+using Key = std::array<int64_t, 22>;
 std::mutex g_mu;
 std::map<Key, std::shared_ptr<const Entry>> g_cache;
 
@@ -368,9 +381,9 @@ std::shared_ptr<const Entry> get_entry(const ConvlabConvParams &p, Kind kind,
         bool has_bias, int nthr) {
     Key key {};
     std::memcpy(key.data(), &p, sizeof p);
-    key[18] = kind;
-    key[19] = has_bias;
-    key[20] = nthr;
+    key[19] = kind;
+    key[20] = has_bias;
+    key[21] = nthr;
     {
         std::lock_guard<std::mutex> lk(g_mu);
         auto it = g_cache.find(key);

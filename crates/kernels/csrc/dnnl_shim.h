@@ -4,11 +4,11 @@
  *
  * Tensor conventions (all float32, dense, row-major / C-contiguous, PyTorch
  * layouts):
- *   x, dx  : [N, IC, IH, IW]                 (NCHW)
+ *   x, dx  : [N, IC, IH, IW]                 (NCHW; NHWC with `layout`)
  *   w, dw  : [OC, IC/groups, KH, KW]          (OIHW; for groups > 1 this is
  *            the same memory as oneDNN's goihw [G, OC/G, IC/G, KH, KW])
  *   b, db  : [OC]
- *   y, dy  : [N, OC, OH, OW]                 (NCHW)
+ *   y, dy  : [N, OC, OH, OW]                 (NCHW; NHWC with `layout`)
  *
  * Padding convention: explicit, possibly asymmetric, zero padding.
  * pad_top/pad_left are added before row/column 0, pad_bottom/pad_right after
@@ -40,7 +40,7 @@ extern "C" {
 #define CONVLAB_DNNL_EDNNL 2  /* oneDNN reported an error (dnnl::error)    */
 #define CONVLAB_DNNL_EOTHER 3 /* std::bad_alloc or another C++ exception   */
 
-/* 18 x int64_t, no padding: 144 bytes.  Rust: #[repr(C)] struct of i64s in
+/* 19 x int64_t, no padding: 152 bytes.  Rust: #[repr(C)] struct of i64s in
  * exactly this order. */
 typedef struct ConvlabConvParams {
     int64_t n, ic, ih, iw;     /* input  [n, ic, ih, iw]                   */
@@ -50,7 +50,19 @@ typedef struct ConvlabConvParams {
     int64_t pad_top, pad_left, pad_bottom, pad_right;
     int64_t dil_h, dil_w;      /* 1 = no dilation                          */
     int64_t groups;            /* must divide ic and oc                    */
+    /* Memory layouts, a bit set (0 = every tensor NCHW, oneDNN's choice
+     * inside: the behaviour before this field existed).
+     *   CONVLAB_DNNL_X_NHWC: x / dx are stored NHWC ([n, ih, iw, ic]);
+     *   CONVLAB_DNNL_Y_NHWC: y / dy are stored NHWC;
+     *   CONVLAB_DNNL_RUN_NHWC: the convolution itself runs on NHWC
+     *     activations (PyTorch's channels_last path: no reorders of tensors
+     *     already in NHWC, only of the weights). */
+    int64_t layout;
 } ConvlabConvParams;
+
+#define CONVLAB_DNNL_X_NHWC 1
+#define CONVLAB_DNNL_Y_NHWC 2
+#define CONVLAB_DNNL_RUN_NHWC 4
 
 /* y = conv(x, w) + b.  b may be NULL (no bias). */
 int convlab_dnnl_conv2d_fwd(const ConvlabConvParams *p, const float *x,

@@ -7,7 +7,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::tensor::ops::ConvOptions;
 
-use crate::host::{dims4, tensor, values};
+use crate::host::{dims4, tensor};
 
 /// `y = conv(x, w) + b`.
 pub fn forward(
@@ -54,13 +54,22 @@ pub fn backward_weights(
 /// ∂L/∂b: the upstream gradient summed over batch and space, per output channel.
 pub fn backward_bias(g: &FlexTensor) -> FlexTensor {
     let [n, c, h, w] = dims4(g);
-    let v = values(g);
+    let (v, layout) = crate::layout::act_values(g);
     let hw = h * w;
     let mut out = vec![0f64; c];
-    for s in 0..n {
-        for (k, o) in out.iter_mut().enumerate() {
-            let at = (s * c + k) * hw;
-            *o += v[at..at + hw].iter().map(|&x| x as f64).sum::<f64>();
+    match layout {
+        crate::layout::Layout::Nchw => {
+            for s in 0..n {
+                for (k, o) in out.iter_mut().enumerate() {
+                    let at = (s * c + k) * hw;
+                    *o += v[at..at + hw].iter().map(|&x| x as f64).sum::<f64>();
+                }
+            }
+        }
+        crate::layout::Layout::Nhwc => {
+            for row in v.chunks_exact(c.max(1)) {
+                out.iter_mut().zip(row).for_each(|(o, &x)| *o += x as f64);
+            }
         }
     }
     tensor(out.into_iter().map(|x| x as f32).collect(), [c])

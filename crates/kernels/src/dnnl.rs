@@ -10,9 +10,12 @@ use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::ConvOptions;
 
-use crate::host::{dims4, tensor, values};
+use std::borrow::Cow;
 
-/// `ConvlabConvParams` of `dnnl_shim.h`: 18 × i64 in this order.
+use crate::host::{dims4, tensor, values};
+use crate::layout::{Layout, act_tensor, channels_last, is_nhwc};
+
+/// `ConvlabConvParams` of `dnnl_shim.h`: 19 × i64 in this order.
 #[repr(C)]
 struct Params {
     n: i64,
@@ -33,6 +36,40 @@ struct Params {
     dil_h: i64,
     dil_w: i64,
     groups: i64,
+    /// `X_NHWC | Y_NHWC | RUN_NHWC` bits.
+    layout: i64,
+}
+
+/// `CONVLAB_DNNL_*_NHWC` of `dnnl_shim.h`.
+const X_NHWC: i64 = 1;
+const Y_NHWC: i64 = 2;
+const RUN_NHWC: i64 = 4;
+
+/// How one call lays out its activations: the convolution runs on NHWC when activations are
+/// channels-last, except grouped ones (oneDNN 2.6 has no fast NHWC kernel for them: they run
+/// blocked and reorder); every activation it writes is channels-last then.
+#[derive(Clone, Copy)]
+struct Plan {
+    out: Layout,
+    run_nhwc: bool,
+}
+
+fn plan(o: &ConvOptions<2>) -> Plan {
+    let cl = channels_last();
+    Plan {
+        out: if cl { Layout::Nhwc } else { Layout::Nchw },
+        run_nhwc: cl && o.groups == 1,
+    }
+}
+
+/// The values oneDNN reads for an activation: its NHWC storage when activations are
+/// channels-last and it is stored so, else NCHW; and whether they are NHWC.
+fn operand(t: &FlexTensor, plan: Plan) -> (Cow<'_, [f32]>, bool) {
+    if plan.out == Layout::Nhwc && is_nhwc(t) {
+        (Cow::Borrowed(t.storage::<f32>()), true)
+    } else {
+        (values(t), false)
+    }
 }
 
 unsafe extern "C" {
@@ -73,7 +110,7 @@ pub fn version() -> String {
         .into_owned()
 }
 
-fn params(x: [usize; 4], w: [usize; 4], y: [usize; 4], o: &ConvOptions<2>) -> Params {
+fn params(x: [usize; 4], w: [usize; 4], y: [usize; 4], o: &ConvOptions<2>, layout: i64) -> Params {
     let i = |v: usize| v as i64;
     Params {
         n: i(x[0]),
@@ -94,6 +131,7 @@ fn params(x: [usize; 4], w: [usize; 4], y: [usize; 4], o: &ConvOptions<2>) -> Pa
         dil_h: i(o.dilation[0]),
         dil_w: i(o.dilation[1]),
         groups: i(o.groups),
+        layout,
     }
 }
 
@@ -135,8 +173,10 @@ pub fn forward(
 ) -> Option<FlexTensor> {
     let (xd, wd) = (dims4(x), dims4(w));
     let yd = out_shape(xd, wd, o);
-    let p = params(xd, wd, yd, o);
-    let (xv, wv) = (values(x), values(w));
+    let plan = plan(o);
+    let ((xv, x_nhwc), wv) = (operand(x, plan), values(w));
+    let layout = bit(x_nhwc, X_NHWC) | out_bits(plan, Y_NHWC);
+    let p = params(xd, wd, yd, o, layout);
     let bv = b.map(values);
     let mut y = vec![0f32; yd.iter().product()];
     call("convolution", |err, len| {
@@ -154,7 +194,16 @@ pub fn forward(
             )
         }
     })?;
-    Some(tensor(y, yd))
+    Some(act_tensor(y, yd, plan.out))
+}
+
+fn bit(on: bool, b: i64) -> i64 {
+    if on { b } else { 0 }
+}
+
+/// The bits of the tensor a call writes (`out`: X_NHWC or Y_NHWC) and of where it runs.
+fn out_bits(plan: Plan, out: i64) -> i64 {
+    bit(plan.out == Layout::Nhwc, out) | bit(plan.run_nhwc, RUN_NHWC)
 }
 
 pub fn backward_data(
@@ -164,8 +213,9 @@ pub fn backward_data(
     o: &ConvOptions<2>,
 ) -> Option<FlexTensor> {
     let (xd, wd, gd) = (dims4(x), dims4(w), dims4(g));
-    let p = params(xd, wd, gd, o);
-    let (gv, wv) = (values(g), values(w));
+    let plan = plan(o);
+    let ((gv, g_nhwc), wv) = (operand(g, plan), values(w));
+    let p = params(xd, wd, gd, o, bit(g_nhwc, Y_NHWC) | out_bits(plan, X_NHWC));
     let mut dx = vec![0f32; xd.iter().product()];
     call("convolution backward (data)", |err, len| {
         // SAFETY: as in `forward`; `dx` has the input's element count.
@@ -173,7 +223,7 @@ pub fn backward_data(
             convlab_dnnl_conv2d_bwd_data(&p, gv.as_ptr(), wv.as_ptr(), dx.as_mut_ptr(), err, len)
         }
     })?;
-    Some(tensor(dx, x.shape()))
+    Some(act_tensor(dx, xd, plan.out))
 }
 
 pub fn backward_weights(
@@ -183,8 +233,10 @@ pub fn backward_weights(
     o: &ConvOptions<2>,
 ) -> Option<FlexTensor> {
     let (xd, wd, gd) = (dims4(x), dims4(w), dims4(g));
-    let p = params(xd, wd, gd, o);
-    let (xv, gv) = (values(x), values(g));
+    let plan = plan(o);
+    let ((xv, x_nhwc), (gv, g_nhwc)) = (operand(x, plan), operand(g, plan));
+    let layout = bit(x_nhwc, X_NHWC) | bit(g_nhwc, Y_NHWC) | bit(plan.run_nhwc, RUN_NHWC);
+    let p = params(xd, wd, gd, o, layout);
     let mut dw = vec![0f32; wd.iter().product()];
     call("convolution backward (weights)", |err, len| {
         // SAFETY: as in `forward`; `dw` has the weight's element count, no bias gradient.

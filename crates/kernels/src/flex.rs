@@ -3,7 +3,6 @@
 //! hand-written backward passes registered on the autodiff graph). Other backends never reach
 //! this module (see `ops.rs`).
 
-use burn::backend::TensorMetadata;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,6 +16,7 @@ use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use crate::conv;
 use crate::cpu::{self, Nchw, Pool};
 use crate::host::{dims4, tensor, values};
+use crate::layout::{Layout, act_tensor, act_values, values_in};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait KernelOps: Backend {
@@ -43,6 +43,9 @@ pub trait KernelOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// Max pooling (PyTorch's padding and ceil mode).
     fn cl_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self>;
+    /// `relu(a + b)` in one pass (a residual block's output), in `a`'s or `b`'s channels-last
+    /// layout when either has it.
+    fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `y = x·scale[c] + shift[c]` (+ ReLU) in one pass: evaluation-mode batch norm folded
     /// into a per-channel affine map. Not differentiable (plain devices only).
     fn cl_scale_shift(
@@ -67,20 +70,62 @@ fn pool_of(o: &MaxPoolOptions<2>) -> Pool {
     }
 }
 
-/// Forward batch norm on flex, returning the saved quantities for the backward pass too.
+/// Forward batch norm on flex, returning the saved quantities for the backward pass too; the
+/// output (`f.y`) is in the input's layout.
 fn bn_forward(
     x: &FlexTensor,
     gamma: &FlexTensor,
     beta: &FlexTensor,
     eps: f64,
     relu: bool,
-) -> (cpu::BnForward, Nchw) {
+) -> (cpu::BnForward, Nchw, Layout) {
     let s = nchw(x);
-    let f = cpu::bn_train_forward(&values(x), s, &values(gamma), &values(beta), eps, relu);
-    (f, s)
+    let (xv, layout) = act_values(x);
+    let (g, b) = (values(gamma), values(beta));
+    let f = match layout {
+        Layout::Nchw => cpu::bn_train_forward(&xv, s, &g, &b, eps, relu),
+        Layout::Nhwc => cpu::bn_train_forward_nhwc(&xv, s, &g, &b, eps, relu),
+    };
+    (f, s, layout)
+}
+
+/// Max pooling on flex in the input's layout: output, argmax, output size, layout.
+fn pool_forward(x: &FlexTensor, p: Pool) -> (FlexTensor, Vec<u32>, Nchw, usize, Layout) {
+    let s = nchw(x);
+    let (xv, layout) = act_values(x);
+    let (y, idx, oh, ow) = match layout {
+        Layout::Nchw => cpu::max_pool_forward(&xv, s, p),
+        Layout::Nhwc => cpu::max_pool_forward_nhwc(&xv, s, p),
+    };
+    (
+        act_tensor(y, [s.n, s.c, oh, ow], layout),
+        idx,
+        s,
+        oh * ow,
+        layout,
+    )
+}
+
+/// `relu(a + b)` on flex, in NHWC when either operand is stored so.
+fn add_relu_forward(a: &FlexTensor, b: &FlexTensor) -> (FlexTensor, Layout) {
+    let [n, c, h, w] = dims4(a);
+    let layout = if act_values(a).1 == Layout::Nhwc || act_values(b).1 == Layout::Nhwc {
+        Layout::Nhwc
+    } else {
+        Layout::Nchw
+    };
+    let (av, bv) = (values_in(a, layout), values_in(b, layout));
+    (
+        act_tensor(cpu::add_relu(&av, &bv), [n, c, h, w], layout),
+        layout,
+    )
 }
 
 impl KernelOps for Flex {
+    fn cl_add_relu(a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        add_relu_forward(&a, &b).0
+    }
+
     fn cl_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
         conv::forward(&x, &weight, None, &options)
     }
@@ -101,19 +146,16 @@ impl KernelOps for Flex {
         epsilon: f64,
         relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let shape = x.shape();
-        let (f, s) = bn_forward(&x, &gamma, &beta, epsilon, relu);
+        let (f, s, layout) = bn_forward(&x, &gamma, &beta, epsilon, relu);
         (
-            tensor(f.y, shape),
+            act_tensor(f.y, [s.n, s.c, s.h, s.w], layout),
             tensor(f.mean, [s.c]),
             tensor(f.var, [s.c]),
         )
     }
 
     fn cl_max_pool2d(x: FlexTensor, options: MaxPoolOptions<2>) -> FlexTensor {
-        let s = nchw(&x);
-        let (y, _, oh, ow) = cpu::max_pool_forward(&values(&x), s, pool_of(&options));
-        tensor(y, [s.n, s.c, oh, ow])
+        pool_forward(&x, pool_of(&options)).0
     }
 
     fn cl_scale_shift(
@@ -123,8 +165,13 @@ impl KernelOps for Flex {
         relu: bool,
     ) -> FlexTensor {
         let s = nchw(&x);
-        let y = cpu::scale_shift(&values(&x), s, &values(&scale), &values(&shift), relu);
-        tensor(y, x.shape())
+        let (xv, layout) = act_values(&x);
+        let (a, b) = (values(&scale), values(&shift));
+        let y = match layout {
+            Layout::Nchw => cpu::scale_shift(&xv, s, &a, &b, relu),
+            Layout::Nhwc => cpu::scale_shift_nhwc(&xv, s, &a, &b, relu),
+        };
+        act_tensor(y, [s.n, s.c, s.h, s.w], layout)
     }
 }
 
@@ -176,26 +223,30 @@ impl Backward<Flex, 2> for ConvNoBiasBackward {
 struct BnBackward;
 
 impl Backward<Flex, 3> for BnBackward {
-    /// Input, γ, β, batch mean, 1/√(var + ε), fused ReLU.
-    type State = (FlexTensor, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, bool);
+    /// Input, γ, β, batch mean, 1/√(var + ε), fused ReLU, the input's layout.
+    type State = (
+        FlexTensor,
+        Vec<f32>,
+        Vec<f32>,
+        Vec<f32>,
+        Vec<f32>,
+        bool,
+        Layout,
+    );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_g, node_b] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x, gamma, beta, mean, invstd, relu) = ops.state;
+        let (x, gamma, beta, mean, invstd, relu, layout) = ops.state;
         let s = nchw(&x);
-        let b = cpu::bn_train_backward(
-            &values(&x),
-            &values(&grad),
-            s,
-            &gamma,
-            &beta,
-            &mean,
-            &invstd,
-            relu,
-        );
+        let (xv, gv) = (values_in(&x, layout), values_in(&grad, layout));
+        let backward = match layout {
+            Layout::Nchw => cpu::bn_train_backward,
+            Layout::Nhwc => cpu::bn_train_backward_nhwc,
+        };
+        let b = backward(&xv, &gv, s, &gamma, &beta, &mean, &invstd, relu);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, tensor(b.dx, x.shape()));
+            grads.register::<Flex>(node.id, act_tensor(b.dx, [s.n, s.c, s.h, s.w], layout));
         }
         if let Some(node) = node_g {
             grads.register::<Flex>(node.id, tensor(b.dgamma, [s.c]));
@@ -207,24 +258,66 @@ impl Backward<Flex, 3> for BnBackward {
 }
 
 #[derive(Debug)]
+struct AddReluBackward;
+
+impl Backward<Flex, 2> for AddReluBackward {
+    /// The output (its positive entries pass the gradient) and its layout.
+    type State = (FlexTensor, Layout);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_a, node_b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (y, layout) = ops.state;
+        let dims = dims4(&y);
+        let dx = act_tensor(
+            cpu::relu_backward(&values_in(&y, layout), &values_in(&grad, layout)),
+            dims,
+            layout,
+        );
+        if let Some(node) = node_a {
+            grads.register::<Flex>(node.id, dx.clone());
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, dx);
+        }
+    }
+}
+
+#[derive(Debug)]
 struct PoolBackward;
 
 impl Backward<Flex, 1> for PoolBackward {
-    /// Input geometry, argmax per output, output plane size.
-    type State = (Nchw, Vec<u32>, usize);
+    /// Input geometry, argmax per output, output plane size, layout.
+    type State = (Nchw, Vec<u32>, usize, Layout);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (s, idx, out_plane) = ops.state;
+        let (s, idx, out_plane, layout) = ops.state;
         if let Some(node) = node_x {
-            let dx = cpu::max_pool_backward(&values(&grad), &idx, s, out_plane);
-            grads.register::<Flex>(node.id, tensor(dx, [s.n, s.c, s.h, s.w]));
+            let g = values_in(&grad, layout);
+            let dx = match layout {
+                Layout::Nchw => cpu::max_pool_backward(&g, &idx, s, out_plane),
+                Layout::Nhwc => cpu::max_pool_backward_nhwc(&g, &idx, s, out_plane),
+            };
+            grads.register::<Flex>(node.id, act_tensor(dx, [s.n, s.c, s.h, s.w], layout));
         }
     }
 }
 
 impl<C: CheckpointStrategy> KernelOps for Ad<C> {
+    fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (y, layout) = add_relu_forward(a.primitive(), b.primitive());
+        match AddReluBackward
+            .prepare::<C>([a.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((y.clone(), layout), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
     fn cl_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -284,8 +377,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
         epsilon: f64,
         relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let shape = x.primitive().shape();
-        let (f, s) = bn_forward(
+        let (f, s, layout) = bn_forward(
             x.primitive(),
             gamma.primitive(),
             beta.primitive(),
@@ -295,7 +387,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
         // The batch statistics leave the graph (detached), as Burn's own batch norm.
         let mean = FloatTensor::<Self>::new(tensor(f.mean.clone(), [s.c]));
         let var = FloatTensor::<Self>::new(tensor(f.var, [s.c]));
-        let y = tensor(f.y, shape);
+        let y = act_tensor(f.y, [s.n, s.c, s.h, s.w], layout);
         let out = match BnBackward
             .prepare::<C>([x.node(), gamma.node(), beta.node()])
             .compute_bound()
@@ -309,6 +401,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                     f.mean,
                     f.invstd,
                     relu,
+                    layout,
                 ),
                 y,
             ),
@@ -335,15 +428,13 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
     }
 
     fn cl_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self> {
-        let s = nchw(x.primitive());
-        let (y, idx, oh, ow) = cpu::max_pool_forward(&values(x.primitive()), s, pool_of(&options));
-        let y = tensor(y, [s.n, s.c, oh, ow]);
+        let (y, idx, s, out_plane, layout) = pool_forward(x.primitive(), pool_of(&options));
         match PoolBackward
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((s, idx, oh * ow), y),
+            OpsKind::Tracked(prep) => prep.finish((s, idx, out_plane, layout), y),
             OpsKind::UnTracked(prep) => prep.finish(y),
         }
     }

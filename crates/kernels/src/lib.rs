@@ -1,7 +1,8 @@
 //! The layer operations convlab's blocks call: 2-D convolution, batch norm (optionally fused
 //! with ReLU) and max pooling. Each one takes tensors on any backend; on flex it runs a kernel
 //! of this crate (plugged in through Burn's backend extensions, with its own backward pass),
-//! elsewhere it is Burn's own op. The numbers are the same either way: tests compare every
+//! elsewhere it is Burn's own op. On flex with oneDNN, activations are channels-last in memory
+//! (see [`layout`]). The numbers are the same either way: tests compare every
 //! kernel with Burn's ops on a table of shapes, forward and every gradient, and with PyTorch.
 
 mod conv;
@@ -10,10 +11,12 @@ pub mod cpu;
 mod dnnl;
 mod flex;
 mod host;
+pub mod layout;
 mod ops;
 
 pub use ops::{
-    BatchNormTrain, batch_norm_eval, batch_norm_train, conv_engine, conv2d, enabled, max_pool2d,
+    BatchNormTrain, add_relu, batch_norm_eval, batch_norm_train, conv_engine, conv2d, enabled,
+    max_pool2d,
 };
 
 /// Whether this build calls oneDNN for convolutions on flex.

@@ -19,15 +19,20 @@ pub fn enabled() -> bool {
 }
 
 /// Which kernels flex uses in this process, e.g. `convlab kernels, convolutions by oneDNN
-/// 2.6.3 (cpu runtime: OpenMP)`.
+/// 2.6.3 (cpu runtime: OpenMP), channels-last activations`.
 pub fn conv_engine() -> String {
     if !enabled() {
         return "Burn's own ops (CONVLAB_KERNELS=burn)".into();
     }
     #[cfg(convlab_dnnl)]
     return format!(
-        "convlab kernels, convolutions by {}",
-        crate::dnnl::version()
+        "convlab kernels, convolutions by {}, {} activations",
+        crate::dnnl::version(),
+        if crate::layout::channels_last() {
+            "channels-last"
+        } else {
+            "NCHW (CONVLAB_CHANNELS_LAST=0)"
+        }
     );
     #[cfg(not(convlab_dnnl))]
     "convlab kernels, Burn's convolutions (built without oneDNN)".into()
@@ -149,4 +154,16 @@ pub fn max_pool2d(x: Tensor<4>, options: MaxPoolOptions<2>) -> Tensor<4> {
         ));
     }
     module::max_pool2d(x, options)
+}
+
+/// `relu(a + b)` for two `[N, C, H, W]` tensors of one shape (a residual block's output): one
+/// pass on flex, keeping the operands' channels-last layout; Burn's ops elsewhere.
+pub fn add_relu(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    if on_flex(&a) && a.dims() == b.dims() {
+        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_add_relu(
+            a.into_dispatch(),
+            b.into_dispatch(),
+        ));
+    }
+    activation::relu(a + b)
 }
