@@ -257,6 +257,8 @@ impl ConvBnAct {
             // ReLU fused into the batch norm where it follows it.
             Some(bn) if self.activation == Activation::Relu => bn.forward(x, true),
             Some(bn) => self.activation.apply(bn.forward(x, false)),
+            // Kept in the convolution's (channels-last) layout on flex.
+            None if self.activation == Activation::Relu => convlab_kernels::relu(x),
             None => self.activation.apply(x),
         }
     }

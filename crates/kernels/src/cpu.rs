@@ -601,6 +601,24 @@ fn relu_backward_slice(d: &mut [f32], y: &[f32], g: &[f32]) {
     }
 }
 
+/// `y = relu(x)` (NaN stays NaN).
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn relu_slice(y: &mut [f32], x: &[f32]) {
+    let x = &x[..y.len()];
+    for j in 0..y.len() {
+        y[j] = if x[j] <= 0.0 { 0.0 } else { x[j] };
+    }
+}
+
+/// `relu(x)`, any layout.
+pub fn relu(x: &[f32]) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(16 * 1024)
+        .zip(x.par_chunks(16 * 1024))
+        .for_each(|(y, x)| relu_slice(y, x));
+    y
+}
+
 /// `relu(a + b)`, any layout (both the same).
 pub fn add_relu(a: &[f32], b: &[f32]) -> Vec<f32> {
     let mut y = vec![0f32; a.len()];

@@ -43,6 +43,8 @@ pub trait KernelOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
     /// Max pooling (PyTorch's padding and ceil mode).
     fn cl_max_pool2d(x: FloatTensor<Self>, options: MaxPoolOptions<2>) -> FloatTensor<Self>;
+    /// `relu(x)` of a 4-D activation, keeping its layout.
+    fn cl_relu(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `relu(a + b)` in one pass (a residual block's output), in `a`'s or `b`'s channels-last
     /// layout when either has it.
     fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -121,7 +123,17 @@ fn add_relu_forward(a: &FlexTensor, b: &FlexTensor) -> (FlexTensor, Layout) {
     )
 }
 
+/// `relu(x)` on flex in `x`'s layout.
+fn relu_forward(x: &FlexTensor) -> (FlexTensor, Layout) {
+    let (v, layout) = act_values(x);
+    (act_tensor(cpu::relu(&v), dims4(x), layout), layout)
+}
+
 impl KernelOps for Flex {
+    fn cl_relu(x: FlexTensor) -> FlexTensor {
+        relu_forward(&x).0
+    }
+
     fn cl_add_relu(a: FlexTensor, b: FlexTensor) -> FlexTensor {
         add_relu_forward(&a, &b).0
     }
@@ -284,6 +296,24 @@ impl Backward<Flex, 2> for AddReluBackward {
 }
 
 #[derive(Debug)]
+struct ReluBackward;
+
+impl Backward<Flex, 1> for ReluBackward {
+    /// The output (its positive entries pass the gradient) and its layout.
+    type State = (FlexTensor, Layout);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (y, layout) = ops.state;
+        if let Some(node) = node_x {
+            let dx = cpu::relu_backward(&values_in(&y, layout), &values_in(&grad, layout));
+            grads.register::<Flex>(node.id, act_tensor(dx, dims4(&y), layout));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct PoolBackward;
 
 impl Backward<Flex, 1> for PoolBackward {
@@ -306,6 +336,18 @@ impl Backward<Flex, 1> for PoolBackward {
 }
 
 impl<C: CheckpointStrategy> KernelOps for Ad<C> {
+    fn cl_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (y, layout) = relu_forward(x.primitive());
+        match ReluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((y.clone(), layout), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
     fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         let (y, layout) = add_relu_forward(a.primitive(), b.primitive());
         match AddReluBackward

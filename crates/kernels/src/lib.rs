@@ -16,7 +16,7 @@ mod ops;
 
 pub use ops::{
     BatchNormTrain, add_relu, batch_norm_eval, batch_norm_train, conv_engine, conv2d, enabled,
-    max_pool2d,
+    max_pool2d, relu,
 };
 
 /// Whether this build calls oneDNN for convolutions on flex.

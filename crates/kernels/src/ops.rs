@@ -167,3 +167,12 @@ pub fn add_relu(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
     }
     activation::relu(a + b)
 }
+
+/// `relu(x)` of an `[N, C, H, W]` activation: on flex in one pass that keeps its channels-last
+/// layout (Burn's own ReLU writes a strided input back as NCHW); Burn's op elsewhere.
+pub fn relu(x: Tensor<4>) -> Tensor<4> {
+    if on_flex(&x) {
+        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_relu(x.into_dispatch()));
+    }
+    activation::relu(x)
+}
