@@ -98,14 +98,31 @@ pub fn bn_train_forward(
     relu: bool,
 ) -> BnForward {
     let (mean, var) = channel_stats(x, s);
+    normalise(mean, var, gamma, beta, eps, |a, b| {
+        scale_shift(x, s, a, b, relu)
+    })
+}
+
+/// Batch norm's output from the batch statistics: `affine(scale, shift)` with
+/// scale = γ/√(var + ε) and shift = β − μ·scale, in the caller's layout.
+fn normalise(
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f64,
+    affine: impl FnOnce(&[f32], &[f32]) -> Vec<f32>,
+) -> BnForward {
     let invstd: Vec<f32> = var
         .iter()
         .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
         .collect();
-    let scale: Vec<f32> = (0..s.c).map(|c| gamma[c] * invstd[c]).collect();
-    let shift: Vec<f32> = (0..s.c).map(|c| beta[c] - mean[c] * scale[c]).collect();
+    let scale: Vec<f32> = (0..mean.len()).map(|c| gamma[c] * invstd[c]).collect();
+    let shift: Vec<f32> = (0..mean.len())
+        .map(|c| beta[c] - mean[c] * scale[c])
+        .collect();
     BnForward {
-        y: scale_shift(x, s, &scale, &shift, relu),
+        y: affine(&scale, &shift),
         mean,
         var,
         invstd,
@@ -437,18 +454,9 @@ pub fn bn_train_forward_nhwc(
     relu: bool,
 ) -> BnForward {
     let (mean, var) = channel_stats_nhwc(x, s);
-    let invstd: Vec<f32> = var
-        .iter()
-        .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
-        .collect();
-    let scale: Vec<f32> = (0..s.c).map(|c| gamma[c] * invstd[c]).collect();
-    let shift: Vec<f32> = (0..s.c).map(|c| beta[c] - mean[c] * scale[c]).collect();
-    BnForward {
-        y: scale_shift_nhwc(x, s, &scale, &shift, relu),
-        mean,
-        var,
-        invstd,
-    }
+    normalise(mean, var, gamma, beta, eps, |a, b| {
+        scale_shift_nhwc(x, s, a, b, relu)
+    })
 }
 
 /// [`bn_train_backward`] with `x` and `dy` NHWC (`dx` NHWC).
