@@ -306,16 +306,15 @@ fn add_totals(mut a: Vec<f64>, b: Vec<f64>) -> Vec<f64> {
     a
 }
 
-/// Per-channel totals of `f(block, start, acc)` over `x`'s blocks, where `f` adds a block
-/// (`start`: its offset in `x`) element-wise into an accumulator of one block's length.
-fn block_sums(x: &[f32], c: usize, f: impl Fn(&[f32], usize, &mut [f32]) + Sync) -> Vec<f64> {
-    let (bl, tl) = (block_rows(c) * c, task_len(c));
-    x.par_chunks(tl)
-        .enumerate()
-        .map(|(t, task)| {
+/// Per-channel totals of `f(block, acc)` over `x`'s blocks, where `f` adds a block
+/// element-wise into an accumulator of one block's length.
+fn block_sums(x: &[f32], c: usize, f: impl Fn(&[f32], &mut [f32]) + Sync) -> Vec<f64> {
+    let bl = block_rows(c) * c;
+    x.par_chunks(task_len(c))
+        .map(|task| {
             let mut acc = vec![0f32; bl];
-            for (b, block) in task.chunks(bl).enumerate() {
-                f(block, t * tl + b * bl, &mut acc);
+            for block in task.chunks(bl) {
+                f(block, &mut acc);
             }
             let mut total = vec![0f64; c];
             fold_channels(&acc, c, &mut total);
@@ -371,20 +370,40 @@ struct Tiled<'a> {
     beta: &'a [f32],
 }
 
+impl<'a> Tiled<'a> {
+    /// The first `n` positions (a block's length; bounds checked once, outside the loops).
+    fn prefix(&self, n: usize) -> Tiled<'a> {
+        Tiled {
+            mean: &self.mean[..n],
+            invstd: &self.invstd[..n],
+            gamma: &self.gamma[..n],
+            beta: &self.beta[..n],
+        }
+    }
+
+    /// x̂ = (x − μ)·invstd at position `j`, and the gradient through the fused ReLU,
+    /// g = dy·[γ·x̂ + β > 0] (`dy` itself without the ReLU).
+    #[inline(always)]
+    fn gate(&self, j: usize, x: f32, dy: f32, relu: bool) -> (f32, f32) {
+        let xh = (x - self.mean[j]) * self.invstd[j];
+        let g = if relu && xh * self.gamma[j] + self.beta[j] <= 0.0 {
+            0.0
+        } else {
+            dy
+        };
+        (xh, g)
+    }
+}
+
 /// With x̂ = (x − μ)·invstd and g = dy·[γ·x̂ + β > 0] (the fused ReLU's gate, when `relu`):
 /// `sb += g`, `sg += g·x̂`.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn bn_grad_sums(x: &[f32], dy: &[f32], t: &Tiled, relu: bool, sb: &mut [f32], sg: &mut [f32]) {
     let n = x.len();
     let (dy, sb, sg) = (&dy[..n], &mut sb[..n], &mut sg[..n]);
-    let (m, is, ga, be) = (&t.mean[..n], &t.invstd[..n], &t.gamma[..n], &t.beta[..n]);
+    let t = t.prefix(n);
     for j in 0..n {
-        let xh = (x[j] - m[j]) * is[j];
-        let g = if relu && xh * ga[j] + be[j] <= 0.0 {
-            0.0
-        } else {
-            dy[j]
-        };
+        let (xh, g) = t.gate(j, x[j], dy[j], relu);
         sb[j] += g;
         sg[j] += g * xh;
     }
@@ -405,14 +424,9 @@ fn bn_grad_dx(
 ) {
     let n = dx.len();
     let (x, dy, k, db_m, dg_m) = (&x[..n], &dy[..n], &k[..n], &db_m[..n], &dg_m[..n]);
-    let (m, is, ga, be) = (&t.mean[..n], &t.invstd[..n], &t.gamma[..n], &t.beta[..n]);
+    let t = t.prefix(n);
     for j in 0..n {
-        let xh = (x[j] - m[j]) * is[j];
-        let g = if relu && xh * ga[j] + be[j] <= 0.0 {
-            0.0
-        } else {
-            dy[j]
-        };
+        let (xh, g) = t.gate(j, x[j], dy[j], relu);
         dx[j] = k[j] * (g - db_m[j] - xh * dg_m[j]);
     }
 }
@@ -421,10 +435,10 @@ fn bn_grad_dx(
 pub fn channel_stats_nhwc(x: &[f32], s: Nchw) -> (Vec<f32>, Vec<f32>) {
     let c = s.c.max(1);
     let m = (s.n * s.plane()).max(1) as f64;
-    let sum = block_sums(x, c, |block, _, acc| acc_add(acc, block));
+    let sum = block_sums(x, c, |block, acc| acc_add(acc, block));
     let mean: Vec<f32> = sum.iter().map(|v| (v / m) as f32).collect();
     let mt = tiled(&mean, c);
-    let sq = block_sums(x, c, |block, _, acc| acc_sq_dev(acc, block, &mt));
+    let sq = block_sums(x, c, |block, acc| acc_sq_dev(acc, block, &mt));
     (mean, sq.iter().map(|&v| (v / m) as f32).collect())
 }
 

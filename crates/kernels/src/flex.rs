@@ -16,7 +16,7 @@ use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use crate::conv;
 use crate::cpu::{self, Nchw, Pool};
 use crate::host::{dims4, tensor, values};
-use crate::layout::{Layout, act_tensor, act_values, values_in};
+use crate::layout::{Layout, act_tensor, act_values, layout_of, values_in};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait KernelOps: Backend {
@@ -111,7 +111,7 @@ fn pool_forward(x: &FlexTensor, p: Pool) -> (FlexTensor, Vec<u32>, Nchw, usize, 
 /// `relu(a + b)` on flex, in NHWC when either operand is stored so.
 fn add_relu_forward(a: &FlexTensor, b: &FlexTensor) -> (FlexTensor, Layout) {
     let [n, c, h, w] = dims4(a);
-    let layout = if act_values(a).1 == Layout::Nhwc || act_values(b).1 == Layout::Nhwc {
+    let layout = if layout_of(a) == Layout::Nhwc || layout_of(b) == Layout::Nhwc {
         Layout::Nhwc
     } else {
         Layout::Nchw
@@ -269,6 +269,13 @@ impl Backward<Flex, 3> for BnBackward {
     }
 }
 
+/// The gradient through a ReLU whose output was `y` (stored in `layout`): `grad` where
+/// `y > 0`, in that layout.
+fn relu_grad(y: &FlexTensor, layout: Layout, grad: &FlexTensor) -> FlexTensor {
+    let dx = cpu::relu_backward(&values_in(y, layout), &values_in(grad, layout));
+    act_tensor(dx, dims4(y), layout)
+}
+
 #[derive(Debug)]
 struct AddReluBackward;
 
@@ -280,12 +287,7 @@ impl Backward<Flex, 2> for AddReluBackward {
         let [node_a, node_b] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (y, layout) = ops.state;
-        let dims = dims4(&y);
-        let dx = act_tensor(
-            cpu::relu_backward(&values_in(&y, layout), &values_in(&grad, layout)),
-            dims,
-            layout,
-        );
+        let dx = relu_grad(&y, layout, &grad);
         if let Some(node) = node_a {
             grads.register::<Flex>(node.id, dx.clone());
         }
@@ -307,8 +309,7 @@ impl Backward<Flex, 1> for ReluBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (y, layout) = ops.state;
         if let Some(node) = node_x {
-            let dx = cpu::relu_backward(&values_in(&y, layout), &values_in(&grad, layout));
-            grads.register::<Flex>(node.id, act_tensor(dx, dims4(&y), layout));
+            grads.register::<Flex>(node.id, relu_grad(&y, layout, &grad));
         }
     }
 }

@@ -53,14 +53,21 @@ pub fn is_nhwc(t: &FlexTensor) -> bool {
         .all(|((&s, e), d)| d == 1 || s == e as isize)
 }
 
-/// The values of a 4-D activation in its own memory order, and which order that is: NHWC when
-/// it is stored so, else NCHW (copied when not contiguous).
-pub fn act_values(t: &FlexTensor) -> (Cow<'_, [f32]>, Layout) {
+/// The memory order of a 4-D activation: NHWC when it is stored so (and not also plainly
+/// contiguous, as a tensor with one channel or one pixel is), else NCHW.
+pub fn layout_of(t: &FlexTensor) -> Layout {
     if !t.is_contiguous() && is_nhwc(t) {
-        (Cow::Borrowed(t.storage::<f32>()), Layout::Nhwc)
+        Layout::Nhwc
     } else {
-        (values(t), Layout::Nchw)
+        Layout::Nchw
     }
+}
+
+/// The values of a 4-D activation in its own memory order, and which order that is (see
+/// [`layout_of`]; NCHW values are copied when not contiguous).
+pub fn act_values(t: &FlexTensor) -> (Cow<'_, [f32]>, Layout) {
+    let layout = layout_of(t);
+    (values_in(t, layout), layout)
 }
 
 /// The values of `t` in `layout`'s order (a copy when it is stored otherwise).

@@ -72,7 +72,7 @@ fn join(path: &str, name: &str) -> String {
 impl Graph {
     /// A float initializer called `name`.
     fn tensor<const D: usize>(&mut self, name: &str, t: Tensor<D>) -> Result<String> {
-        let dims = t.dims().iter().map(|&d| d as i64).collect();
+        let dims = t.dims();
         let values = t
             .into_data()
             .convert::<f32>()
@@ -81,14 +81,7 @@ impl Graph {
                 layer: name.into(),
                 message: format!("reading the tensor: {e:?}"),
             })?;
-        let raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.initializers.push(TensorProto {
-            dims,
-            data_type: proto::FLOAT,
-            name: name.into(),
-            raw_data,
-        });
-        Ok(name.into())
+        Ok(self.floats(name, &dims, &values))
     }
 
     fn floats(&mut self, name: &str, dims: &[usize], values: &[f32]) -> String {
