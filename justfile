@@ -63,6 +63,11 @@ bench-vs-torch *args:
     cargo build -q {{cargo_features}} --bin convlab
     "$(scripts/torch_venv.sh)" scripts/bench_vs_torch.py --convlab "$CARGO_TARGET_DIR/debug/convlab" {{args}}
 
+# Pack the GPU check (a convlab with wgpu/Vulkan and without oneDNN, the Vulkan loader, the
+# PyTorch peer) into gpu-pack/; on the GPU machine: `gpu-pack/gpu-check.sh check OUT`.
+gpu-pack *args:
+    scripts/gpu-check.sh pack {{args}}
+
 # Run an ablation suite, e.g. `just ablate residual --budget short --dataset fashion-mnist --jobs 2`.
 ablate suite *args:
     {{convlab}} ablate {{suite}} {{args}}

@@ -20,6 +20,7 @@ Models (convlab name: layout):
   vgg11-bn-cifar  VGG config A, conv+BN+ReLU, 2x2 pools, global average pool, Linear(512, 10)
   vgg16-bn-cifar  VGG config D, likewise
   resnet20        He et al. 2015 CIFAR net, option-B (1x1 conv + BN) shortcuts
+  resnet18        torchvision's ResNet-18 at 3x224x224, 1000 classes (not in the default set)
 """
 import argparse
 import json
@@ -77,15 +78,21 @@ def build(name, nn):
                 c = width
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10)]
         return nn.Sequential(*layers), (3, 32, 32)
+    if name == "resnet18":
+        # torchvision's own ResNet-18 (convlab's `resnet18` has its layout and 11,689,512 parameters).
+        import torchvision
+        return torchvision.models.resnet18(num_classes=1000), (3, 224, 224)
     raise SystemExit(f"unknown model {name}")
 
 
 MODELS = ["lenet5", "alexnet-cifar", "vgg11-bn-cifar", "vgg16-bn-cifar", "resnet20"]
+EXTRA = ["resnet18"]
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", action="append", help="repeatable; default: all")
+    p.add_argument("--model", action="append", choices=MODELS + EXTRA,
+                   help="repeatable; default: all but resnet18")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)

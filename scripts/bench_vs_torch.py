@@ -20,6 +20,12 @@ zero_grad/forward/cross_entropy/backward/SGD step). Each cell is the median over
 images/s of one round's timed steps; `±` is the spread over rounds, (max − min) / median, which
 should be smaller than the differences a row reports before one reads anything into them.
 The CPU model is printed with the table: compare ratios only within one run.
+
+`--gpu` compares convlab's wgpu backend with PyTorch on CUDA instead (the GPU check,
+scripts/gpu-check.sh, runs it): lenet5, resnet20, vgg16-bn-cifar and resnet18 (224x224) by
+default; PyTorch in three modes — NCHW with TF32 off (strict fp32, like wgpu), NCHW with TF32 on,
+channels_last with TF32 on — with cuDNN's autotuner on. `--python` names the interpreter that has
+PyTorch (default: this one), `--raw FILE` keeps every measurement as JSON lines.
 """
 import argparse
 import json
@@ -32,16 +38,26 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = ["lenet5", "alexnet-cifar", "vgg11-bn-cifar", "vgg16-bn-cifar", "resnet20"]
 SIDES = ["convlab", "contiguous", "channels_last"]
+GPU_MODELS = ["lenet5", "resnet20", "vgg16-bn-cifar", "resnet18"]
+# PyTorch on CUDA: (side, memory format, TF32).
+GPU_SIDES = [("fp32", "contiguous", "off"), ("tf32", "contiguous", "on"), ("tf32_cl", "channels_last", "on")]
+
+
+def run_jsons(cmd, env, timeout=None):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"{' '.join(cmd)} ran past {timeout} s")
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr.strip()}")
+    lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        sys.exit(f"{' '.join(cmd)} printed no result:\n{out.stdout}\n{out.stderr}")
+    return lines
 
 
 def run_json(cmd, env):
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr.strip()}")
-    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
-    if not lines:
-        sys.exit(f"{' '.join(cmd)} printed no result:\n{out.stdout}\n{out.stderr}")
-    return json.loads(lines[-1])
+    return run_jsons(cmd, env)[-1]
 
 
 def cpu_model():
@@ -75,9 +91,16 @@ def main():
     p.add_argument("--json", action="store_true")
     p.add_argument("--real-path", action="store_true", help="lenet-fashion epochs instead")
     p.add_argument("--epochs", type=int, default=3, help="--real-path: epochs per run")
+    p.add_argument("--gpu", action="store_true", help="convlab wgpu against PyTorch CUDA")
+    p.add_argument("--convlab-wgsl", help="--gpu: a second convlab (the WGSL build) as its own column")
+    p.add_argument("--python", default=sys.executable, help="--gpu: the Python that has PyTorch")
+    p.add_argument("--raw", help="--gpu: write every measurement to this file (JSON lines)")
+    p.add_argument("--timeout", type=int, default=600, help="--gpu: seconds per command at most")
     a = p.parse_args()
     if a.real_path:
         return real_path(a)
+    if a.gpu:
+        return gpu(a)
 
     import torch
     env = dict(os.environ)
@@ -125,6 +148,68 @@ def main():
         for r in rows:
             c = " | ".join(f"{r[f'{s}_{d}']:,.0f} ± {r[f'{s}_{d}_spread']:.0%}" for s in SIDES)
             print(f"| {r['model']} | {c} | {r[f'{d}_ratio']:.2f} |")
+        print()
+
+
+def gpu(a):
+    """convlab --backend wgpu against PyTorch CUDA, interleaved round by round."""
+    env = dict(os.environ)
+    common = ["--batch", str(a.batch), "--steps", str(a.steps), "--warmup", str(a.warmup)]
+    models = a.model or GPU_MODELS
+    binaries = [("convlab", a.convlab)] + ([("wgsl", a.convlab_wgsl)] if a.convlab_wgsl else [])
+    sides = [b for b, _ in binaries] + [s for s, _, _ in GPU_SIDES]
+    got = {(m, s): [] for m in models for s in sides}
+    raw = open(a.raw, "w") if a.raw else None
+    device = {}
+    for rnd in range(a.rounds):
+        for side, exe in binaries:
+            cmd = [exe, "bench", "--backend", "wgpu", "--json"] + common
+            for m in models:
+                cmd += ["--arch", m]
+            rows = run_jsons(cmd, env, a.timeout)
+            for r in rows:
+                device[side] = r.get("device")
+                got[(r["arch"], side)].append(r)
+        for side, fmt, tf32 in GPU_SIDES:
+            cmd = [a.python, os.path.join(HERE, "bench_torch.py"), "--device", "cuda", "--tf32", tf32,
+                   "--memory-format", fmt, "--json"] + common
+            for m in models:
+                cmd += ["--model", m]
+            rows = run_jsons(cmd, env, a.timeout)
+            for r in rows:
+                device["torch"] = r["backend"]
+                got[(r["arch"], side)].append(r)
+        if raw:
+            for (m, s), rs in got.items():
+                if rs:
+                    raw.write(json.dumps({"round": rnd + 1, "side": s, **rs[-1]}) + "\n")
+            raw.flush()
+        line = "; ".join(f"{m} " + ", ".join(f"{s} {got[(m, s)][-1]['train_images_per_s']:.0f}" for s in sides)
+                         for m in models)
+        print(f"round {rnd + 1}/{a.rounds} train img/s: {line}", file=sys.stderr)
+    gpu_name = ""
+    try:
+        gpu_name = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                                  capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    print(f"images/s, batch {a.batch}, median of {a.rounds} interleaved rounds of {a.steps} steps after "
+          f"{a.warmup} warm-up (± spread over rounds); GPU {gpu_name or 'unknown'}; convlab on "
+          f"{device.get('convlab')}" + (f"; its WGSL build on {device.get('wgsl')}" if a.convlab_wgsl else "")
+          + f"; {device.get('torch')} (cuDNN benchmark mode)\n")
+    names = {"convlab": "convlab wgpu", "wgsl": "convlab wgpu (WGSL build)", "fp32": "PyTorch fp32",
+             "tf32": "PyTorch TF32", "tf32_cl": "PyTorch TF32 channels_last"}
+    torch_sides = [s for s, _, _ in GPU_SIDES]
+    for d, title in (("train", "training"), ("infer", "inference")):
+        print(f"{title}:\n")
+        print("| model | " + " | ".join(names[s] for s in sides) + " | wgpu / fp32 | wgpu / best PyTorch |")
+        print("|---|" + "---:|" * (len(sides) + 2))
+        for m in models:
+            med = {s: cell([x[f"{d}_images_per_s"] for x in got[(m, s)]]) for s in sides}
+            best = max(torch_sides, key=lambda s: med[s][0])
+            c = " | ".join(f"{med[s][0]:,.0f} ± {med[s][1]:.0%}" for s in sides)
+            print(f"| {m} | {c} | {med['convlab'][0] / med['fp32'][0]:.2f} | "
+                  f"{med['convlab'][0] / med[best][0]:.2f} |")
         print()
 
 

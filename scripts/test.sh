@@ -23,10 +23,11 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 # - python3-torch, python3-torchvision: PyTorch for `scripts/golden` and torchvision-written
 #   weights in the transfer tests;
 # - chromium: the report test renders report.html in headless Chromium;
-# - python3-venv: the venv for the Python packages from PyPI (below).
+# - python3-venv: the venv for the Python packages from PyPI (below);
+# - binutils, xz-utils: `strip` and `xz` for the GPU check's pack (scripts/gpu-check.sh).
 # (slurm-wlm and munge are installed by scripts/slurm-one-node.sh below, which keeps their
 # package scripts from starting the daemons it starts itself.)
-packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist libdnnl-dev python3-torch python3-torchvision chromium python3-venv)
+packages=(mesa-vulkan-drivers libvulkan1 dataset-fashion-mnist libdnnl-dev python3-torch python3-torchvision chromium python3-venv binutils xz-utils)
 need=()
 for p in "${packages[@]}"; do
   # Installed, not merely known (a removed package keeps its config files and `dpkg -s` succeeds).

@@ -20,7 +20,7 @@ pub mod record;
 pub mod run;
 pub mod sweep;
 
-pub use base::backend::{Backend, BackendError, Selected, select};
+pub use base::backend::{Backend, BackendError, GpuInfo, Selected, select};
 pub use config::recipe::Recipe;
 pub use record::rundir::{RunDir, RunStatus, RunSummary};
 pub use run::train::{ResumeOptions, RunOutcome, TrainOptions, resume, train};

@@ -116,3 +116,48 @@ fn lenet_loss_trajectories_agree_over_20_steps() {
         assert!(r.loss_rel < 1e-4, "{}: {:e}", r.backend, r.loss_rel);
     }
 }
+
+/// Issue 23: `--backend wgpu` names the adapter, its graphics API and driver, and the shader
+/// compiler cubecl runs on it (SPIR-V with Burn's `vulkan` feature where the device allows it,
+/// WGSL otherwise); the same facts go into `run.json`.
+#[test]
+#[allow(clippy::unwrap_used)] // a test fails by panicking
+fn wgpu_names_its_adapter_driver_and_compiler() {
+    if wgpu().is_none() {
+        return;
+    }
+    let s = select(Backend::Wgpu).unwrap();
+    let gpu = s.gpu.clone().expect("a wgpu device reports its adapter");
+    println!("{}\n{gpu:?}", s.description);
+    assert!(
+        !gpu.adapter.is_empty() && gpu.adapter != "unknown adapter",
+        "{gpu:?}"
+    );
+    assert_eq!(gpu.api, "Vulkan", "{gpu:?}");
+    assert!(gpu.driver != "unknown" && !gpu.driver.is_empty(), "{gpu:?}");
+    assert!(
+        ["spirv", "wgsl"].contains(&gpu.compiler.as_str()),
+        "{gpu:?}"
+    );
+    assert!(s.description.ends_with(&gpu.line()), "{}", s.description);
+    assert!(s.description.contains("compiler"), "{}", s.description);
+    // run.json keeps it (and a run.json without it, from a CPU run or an older binary, reads).
+    let info = convlab_experiments::record::rundir::RunInfo {
+        recipe: "smoke".into(),
+        backend: "wgpu".into(),
+        device: s.description.clone(),
+        gpu: Some(gpu.clone()),
+        overfit_batches: None,
+        started_by: "test".into(),
+        started_at: "now".into(),
+    };
+    let json = serde_json::to_string(&info).unwrap();
+    let back: convlab_experiments::record::rundir::RunInfo = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.gpu, Some(gpu));
+    let cpu = json.replace(
+        &format!(",\"gpu\":{}", serde_json::to_string(&info.gpu).unwrap()),
+        "",
+    );
+    let back: convlab_experiments::record::rundir::RunInfo = serde_json::from_str(&cpu).unwrap();
+    assert_eq!(back.gpu, None, "{cpu}");
+}

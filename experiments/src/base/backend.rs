@@ -81,8 +81,43 @@ impl FromStr for Backend {
 pub struct Selected {
     pub backend: Backend,
     pub device: Device,
-    /// e.g. `flex (CPU)`, `wgpu (DiscreteGpu(0))`.
+    /// e.g. `flex (CPU)`, `wgpu (DiscreteGpu(0)): NVIDIA H100 80GB HBM3, Vulkan, driver NVIDIA
+    /// 580.159.04, SPIR-V compiler`.
     pub description: String,
+    /// On wgpu: the adapter, driver and shader compiler it runs on.
+    pub gpu: Option<GpuInfo>,
+}
+
+/// What a wgpu device runs on (printed by `--backend wgpu`, kept in `run.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    /// The adapter as it names itself (`NVIDIA H100 80GB HBM3`, `llvmpipe (LLVM 15.0.6, 256 bits)`).
+    pub adapter: String,
+    /// wgpu's device type (`DiscreteGpu`, `IntegratedGpu`, `Cpu` for a software rasterizer, …).
+    pub kind: String,
+    /// The graphics API under wgpu (`Vulkan`, `Metal`, `Dx12`, `Gl`).
+    pub api: String,
+    /// The driver's name and version as it reports them (`NVIDIA 580.159.04`, `llvmpipe Mesa 22.3.6`).
+    pub driver: String,
+    /// The shader compiler cubecl runs on it: `spirv` (Vulkan with the features cubecl's SPIR-V
+    /// compiler needs: cooperative matrices where the device has them) or `wgsl` (the portable
+    /// fallback, no tensor-core instructions).
+    pub compiler: String,
+}
+
+impl GpuInfo {
+    /// `NVIDIA H100 80GB HBM3, Vulkan, driver NVIDIA 580.159.04, SPIR-V compiler`.
+    pub fn line(&self) -> String {
+        let compiler = match self.compiler.as_str() {
+            "spirv" => "SPIR-V",
+            "wgsl" => "WGSL",
+            other => other,
+        };
+        format!(
+            "{}, {}, driver {}, {compiler} compiler",
+            self.adapter, self.api, self.driver
+        )
+    }
 }
 
 /// Resolves a backend choice to a device (not yet autodiff).
@@ -100,6 +135,7 @@ fn flex() -> Selected {
         backend: Backend::Flex,
         device: Device::flex(),
         description: "flex (CPU)".into(),
+        gpu: None,
     }
 }
 
@@ -110,6 +146,7 @@ fn ndarray() -> Result<Selected, BackendError> {
         backend: Backend::Ndarray,
         device: Device::ndarray(),
         description: "ndarray (CPU)".into(),
+        gpu: None,
     })
 }
 
@@ -122,23 +159,82 @@ fn ndarray() -> Result<Selected, BackendError> {
 mod gpu {
     use std::sync::OnceLock;
 
+    use burn::tensor::wgpu::wgpu;
     use burn::tensor::{Device, DeviceKind};
 
-    /// wgpu runtimes can be initialised once per process and kind: cache the outcome.
-    static ANY: OnceLock<Result<(Device, String), String>> = OnceLock::new();
-    static HARDWARE: OnceLock<Option<(Device, String)>> = OnceLock::new();
+    use super::GpuInfo;
 
-    fn try_kind(kind: DeviceKind) -> Result<(Device, String), String> {
-        let label = format!("wgpu ({kind:?})");
-        Device::wgpu_options()
+    type Found = (Device, String, GpuInfo);
+
+    /// wgpu runtimes can be initialised once per process and kind: cache the outcome.
+    static ANY: OnceLock<Result<Found, String>> = OnceLock::new();
+    static HARDWARE: OnceLock<Option<Found>> = OnceLock::new();
+
+    fn try_kind(kind: DeviceKind) -> Result<Found, String> {
+        let name = format!("{kind:?}");
+        let device = Device::wgpu_options()
             .device_kind(kind)
             .init()
-            .map(|d| (d, label))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        let info = info(&device);
+        let label = format!("wgpu ({name}): {}", info.line());
+        Ok((device, label, info))
+    }
+
+    /// The adapter's name and the compiler from the device's cubecl client; the API and the
+    /// driver (which cubecl does not keep) from wgpu's list of adapters, matched by name.
+    fn info(device: &Device) -> GpuInfo {
+        let (adapter, runtime) = match device.as_dispatch() {
+            burn_dispatch::DispatchDevice::Cube(cube) => {
+                let client = cube.client();
+                (client.properties().identity.name.clone(), client.name())
+            }
+            _ => (String::from("unknown adapter"), "wgpu<wgsl>"),
+        };
+        let compiler = runtime
+            .strip_prefix("wgpu<")
+            .and_then(|r| r.strip_suffix('>'))
+            .unwrap_or(runtime)
+            .to_string();
+        let listed = adapters().into_iter().find(|a| a.name == adapter);
+        let (kind, api, driver) = match listed {
+            Some(a) => (
+                format!("{:?}", a.device_type),
+                format!("{:?}", a.backend),
+                format!("{} {}", a.driver, a.driver_info).trim().to_string(),
+            ),
+            None => ("unknown".into(), "unknown API".into(), "unknown".into()),
+        };
+        GpuInfo {
+            adapter,
+            kind,
+            api,
+            driver,
+            compiler,
+        }
+    }
+
+    /// Every adapter wgpu sees. Enumeration is synchronous on native targets (the future is
+    /// ready when it is made), so one poll answers; a pending one counts as none found.
+    fn adapters() -> Vec<wgpu::AdapterInfo> {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::all(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let mut listing = std::pin::pin!(instance.enumerate_adapters(wgpu::Backends::all()));
+        match listing
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(adapters) => adapters.iter().map(|a| a.get_info()).collect(),
+            Poll::Pending => Vec::new(),
+        }
     }
 
     /// Any adapter, software ones (e.g. Mesa's lavapipe) included.
-    pub fn any() -> Result<(Device, String), String> {
+    pub fn any() -> Result<Found, String> {
         ANY.get_or_init(|| {
             if let Some(hw) = hardware() {
                 return Ok(hw);
@@ -149,7 +245,7 @@ mod gpu {
     }
 
     /// A discrete or integrated GPU, if wgpu finds one.
-    pub fn hardware() -> Option<(Device, String)> {
+    pub fn hardware() -> Option<Found> {
         HARDWARE
             .get_or_init(|| {
                 try_kind(DeviceKind::DiscreteGpu(0))
@@ -163,20 +259,22 @@ mod gpu {
 #[cfg(feature = "wgpu")]
 fn wgpu_any() -> Result<Selected, BackendError> {
     gpu::any()
-        .map(|(device, description)| Selected {
+        .map(|(device, description, info)| Selected {
             backend: Backend::Wgpu,
             device,
             description,
+            gpu: Some(info),
         })
         .map_err(BackendError::Wgpu)
 }
 
 #[cfg(feature = "wgpu")]
 fn hardware_gpu() -> Option<Selected> {
-    gpu::hardware().map(|(device, description)| Selected {
+    gpu::hardware().map(|(device, description, info)| Selected {
         backend: Backend::Wgpu,
         device,
         description,
+        gpu: Some(info),
     })
 }
 

@@ -148,6 +148,9 @@ pub struct RunInfo {
     /// The backend the run was started on (`flex`, `ndarray`, `wgpu`); a resumed run uses it.
     pub backend: String,
     pub device: String,
+    /// On wgpu: adapter, graphics API, driver and shader compiler (SPIR-V or WGSL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::base::backend::GpuInfo>,
     /// `--overfit-batches K`: K fixed batches, no augmentation or regularisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overfit_batches: Option<usize>,

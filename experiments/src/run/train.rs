@@ -136,6 +136,7 @@ pub fn train(recipe: Recipe, opts: &TrainOptions) -> Result<RunOutcome> {
         recipe: recipe.name.clone(),
         backend: selected.backend.name().to_string(),
         device: selected.description.clone(),
+        gpu: selected.gpu.clone(),
         overfit_batches: opts.overfit_batches,
         started_by: RunInfo::binary(),
         started_at: chrono::Local::now().to_rfc3339(),
