@@ -36,6 +36,14 @@ impl DatasetName {
         }
     }
 
+    /// Images in the training and the test split.
+    pub fn split_sizes(self) -> (usize, usize) {
+        match self {
+            DatasetName::Cifar10 | DatasetName::Cifar100 => (50_000, 10_000),
+            DatasetName::Mnist | DatasetName::FashionMnist => (60_000, 10_000),
+        }
+    }
+
     pub fn shape(self) -> [usize; 3] {
         match self {
             DatasetName::Cifar10 | DatasetName::Cifar100 => [3, 32, 32],

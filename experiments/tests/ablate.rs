@@ -187,7 +187,7 @@ fn every_shipped_suite_plans_at_every_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_str().unwrap();
     for name in builtin_names() {
-        for budget in ["smoke", "short", "full"] {
+        for budget in ["smoke", "short", "medium", "full"] {
             for dataset in [None, Some("fashion-mnist")] {
                 let mut args = vec![
                     "ablate",
@@ -195,6 +195,7 @@ fn every_shipped_suite_plans_at_every_budget() {
                     "--budget",
                     budget,
                     "--dry-run",
+                    "--no-estimate",
                     "--out",
                     out,
                 ];
@@ -208,6 +209,173 @@ fn every_shipped_suite_plans_at_every_budget() {
     }
     // A dry run writes nothing.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+/// Issue 24: every shipped suite has a medium budget with three seeds or more (the transfer
+/// study four); residual's keeps the shallowest and the deepest nets.
+#[test]
+fn every_shipped_suite_has_a_medium_budget_of_three_seeds_or_more() {
+    use convlab_experiments::config::suite::BudgetName;
+    use convlab_experiments::sweep::plan::{PlanOptions, plan, seeds};
+    for name in builtin_names() {
+        let s = Suite::load(name).unwrap().at_budget(BudgetName::Medium);
+        assert!(
+            s.budgets.contains_key("medium"),
+            "{name} has no medium budget"
+        );
+        let opts = PlanOptions {
+            budget: BudgetName::Medium,
+            seeds: None,
+            dataset: Some("fashion-mnist".into()),
+            out: PathBuf::from("ablations"),
+        };
+        let want = if name.starts_with("transfer") { 4 } else { 3 };
+        assert!(
+            seeds(&s, &opts) >= want,
+            "{name}: {} seeds",
+            seeds(&s, &opts)
+        );
+        let runs = plan(&s, &opts).unwrap();
+        assert_eq!(
+            runs.len(),
+            s.variant_names().len() * seeds(&s, &opts),
+            "{name}"
+        );
+        if name == "residual" {
+            assert_eq!(
+                s.variant_names(),
+                ["plain-20", "plain-56", "residual-20", "residual-56"]
+            );
+            // All of Fashion-MNIST's training images, annealed within the budget.
+            for r in &runs {
+                assert_eq!(r.recipe.data.limit, None, "{}", r.variant);
+                assert_eq!(r.recipe.model.width, Some(0.5), "{}", r.variant);
+            }
+        }
+    }
+    // A budget's exclusions are checked like the suite's.
+    let bad = r#"
+description = "d"
+question = "q"
+base = "smoke"
+metrics = ["test_acc"]
+baseline = "a"
+[[axes]]
+name = "x"
+values = [{ name = "a" }, { name = "b", set = { "epochs" = 1 } }]
+[budgets.short]
+[budgets.medium]
+exclude = [{ y = "a" }]
+"#;
+    let err = Suite::parse("bad", bad).unwrap_err().to_string();
+    assert!(err.contains("budgets.medium.exclude[0].y"), "{err}");
+    let none_left = bad.replace(r#"{ y = "a" }"#, r#"{ x = ["a", "b"] }"#);
+    let err = Suite::parse("bad", &none_left).unwrap_err().to_string();
+    assert!(
+        err.contains("budgets.medium.exclude") && err.contains("leaves no variant"),
+        "{err}"
+    );
+    let seeds0 = bad.replace(r#"exclude = [{ y = "a" }]"#, "seeds = 0");
+    let err = Suite::parse("bad", &seeds0).unwrap_err().to_string();
+    assert!(err.contains("budgets.medium.seeds"), "{err}");
+}
+
+/// Issue 24: `--dry-run` estimates a suite's wall time on this machine: each distinct model
+/// measured for a few steps (cached per CPU and binary, so a second dry run measures
+/// nothing), times the images each run sees, laid out on `--jobs` slots.
+#[test]
+fn a_dry_run_estimates_the_suites_wall_time_from_measured_speeds() {
+    let _g = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ablate",
+            "dropout",
+            "--budget",
+            "smoke",
+            "--dry-run",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let o = Command::new(EXE)
+            .args(&args)
+            .env("BURN_DEVICE", "flex")
+            .env("HOME", tmp.path())
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        t
+    };
+    let first = run(&["--jobs", "2"]);
+    assert!(first.contains("est. time"), "{first}");
+    let line = first
+        .lines()
+        .find(|l| l.starts_with("estimated wall time on this machine: "))
+        .unwrap_or_else(|| panic!("no estimate in:\n{first}"));
+    assert!(line.contains("2 at once"), "{line}");
+    // The three dropout variants are three model configs: measured once each, then cached.
+    assert_eq!(first.matches("estimating: measuring").count(), 3, "{first}");
+    let cache = tmp.path().join(".cache/convlab/throughput.json");
+    assert!(cache.is_file());
+    let second = run(&["--jobs", "2"]);
+    assert!(!second.contains("estimating: measuring"), "{second}");
+    assert!(second.contains("3 from the cache"), "{second}");
+    assert!(!run(&["--no-estimate"]).contains("estimated wall time"));
+    // Nothing of the suite was written.
+    assert!(!out.exists());
+}
+
+/// The estimate's arithmetic: the images a recipe sees, runs laid out on slots, durations.
+#[test]
+fn the_estimate_counts_images_and_lays_runs_out_on_slots() {
+    use convlab_experiments::Recipe;
+    use convlab_experiments::sweep::estimate::{
+        Images, Speed, duration, images, makespan, run_seconds,
+    };
+    let r = Recipe::load("lenet-fashion", &[]).unwrap();
+    // 60,000 training images, 10 % held out for validation; the 10,000 test images.
+    let want = Images {
+        train: 54_000,
+        valid: 6_000,
+        test: 10_000,
+    };
+    assert_eq!(images(&r), Some(want));
+    let cut = Recipe::load(
+        "lenet-fashion",
+        &[
+            "data.limit=1000".into(),
+            "data.class_subset=[1, 2, 3, 5, 6]".into(),
+            "data.test_limit=300".into(),
+        ],
+    )
+    .unwrap();
+    // Half the classes: 30,000 images, of which the first 1,000; half the test set, cut at 300.
+    assert_eq!(
+        images(&cut),
+        Some(Images {
+            train: 900,
+            valid: 100,
+            test: 300
+        })
+    );
+    let speed = Speed {
+        train: 1000.0,
+        infer: 3000.0,
+    };
+    // epochs × (54,000 / 1,000 + 6,000 / 3,000) + 10,000 / 3,000 + start-up.
+    let s = run_seconds(&r, want, speed);
+    let steps = r.epochs as f64 * (54.0 + 2.0) + 10.0 / 3.0;
+    assert!(s > steps && s < steps + 10.0, "{s} vs {steps}");
+    assert_eq!(makespan(&[10.0, 10.0, 10.0], 2), 20.0);
+    assert_eq!(makespan(&[30.0, 10.0, 10.0, 10.0], 2), 30.0);
+    assert_eq!(makespan(&[5.0, 5.0], 1), 10.0);
+    assert_eq!(makespan(&[], 2), 0.0);
+    assert_eq!(duration(42.0), "42 s");
+    assert_eq!(duration(600.0), "10 min");
+    assert_eq!(duration(5400.0), "1 h 30 min");
 }
 
 #[test]
@@ -1365,3 +1533,6 @@ mod newcomer;
 
 #[path = "ablate/readme.rs"]
 mod readme;
+
+#[path = "ablate/gpucheck.rs"]
+mod gpucheck;

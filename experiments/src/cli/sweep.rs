@@ -106,9 +106,14 @@ pub struct AblateArgs {
     /// Slurm: return after submitting (then `convlab ablate report <dir>`).
     #[arg(long)]
     pub no_wait: bool,
-    /// Print the runs (variant, seed, id, state, model size, overrides) and stop.
+    /// Print the runs (variant, seed, id, state, model size, overrides) with the estimated
+    /// wall time of each and of the suite on this machine with `--jobs` (each distinct model
+    /// measured for a few steps first, cached in ~/.cache/convlab/throughput.json), and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: list the runs without measuring or estimating anything.
+    #[arg(long, requires = "dry_run")]
+    pub no_estimate: bool,
 }
 
 #[derive(Subcommand)]
@@ -261,6 +266,7 @@ pub fn ablate(a: AblateArgs) -> Result<()> {
         wait: !a.no_wait,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         dry_run: a.dry_run,
+        estimate: a.dry_run && !a.no_estimate,
     };
     crate::sweep::ablate::ablate(&opts).map(|_| ())
 }

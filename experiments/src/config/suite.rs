@@ -210,6 +210,13 @@ pub struct Budget {
     /// Training images (before the validation split).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Variants left out at this budget, written like the suite's `exclude` (e.g. a medium
+    /// budget that keeps the shallowest and the deepest net: `exclude = [{ depth = ["32", "44"] }]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<BTreeMap<String, OneOrMany>>,
+    /// Seeds per variant at this budget (instead of the suite's `seeds`; `--seeds` beats both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<usize>,
     /// Further overrides (e.g. a smaller width).
     #[serde(default)]
     pub set: toml::Table,
@@ -232,8 +239,27 @@ pub enum BudgetName {
     Smoke,
     /// The suite's cut of the base recipe: fewer epochs, fewer images.
     Short,
+    /// Long enough for the baseline to converge and the paper's effect to have room, with three
+    /// seeds or more, sized to about 90 minutes on 2 CPU cores on Fashion-MNIST with `--jobs 2`
+    /// (`--dry-run` estimates it on the machine at hand).
+    Medium,
     /// The base recipe as it is (the paper's set-up).
     Full,
+}
+
+impl Suite {
+    /// The suite as `budget` runs it: the budget's `exclude` added to the suite's.
+    pub fn at_budget(mut self, budget: BudgetName) -> Suite {
+        if let Some(b) = self.budgets.get(budget.name()) {
+            let more = b.exclude.clone();
+            for ex in more {
+                if !self.exclude.contains(&ex) {
+                    self.exclude.push(ex);
+                }
+            }
+        }
+        self
+    }
 }
 
 impl BudgetName {
@@ -242,6 +268,7 @@ impl BudgetName {
         match self {
             BudgetName::Smoke => "smoke",
             BudgetName::Short => "short",
+            BudgetName::Medium => "medium",
             BudgetName::Full => "full",
         }
     }

@@ -186,8 +186,41 @@ impl Suite {
             }
         }
         for k in self.budgets.keys() {
-            if !matches!(k.as_str(), "smoke" | "short" | "full") {
-                return fail(format!("budgets.{k}"), "budgets are smoke, short and full");
+            if let Some(n) = self.budgets[k].seeds
+                && !(1..=MAX_SEEDS).contains(&n)
+            {
+                return fail(
+                    format!("budgets.{k}.seeds"),
+                    format!("must be between 1 and {MAX_SEEDS}, got {n}"),
+                );
+            }
+            if !self.budgets[k].exclude.is_empty() {
+                let mut at = self.clone();
+                at.exclude.extend(self.budgets[k].exclude.iter().cloned());
+                let checked = at.check_exclude().and_then(|()| {
+                    if at.variant_names().is_empty() {
+                        fail("exclude", "leaves no variant")
+                    } else {
+                        at.comparison_pairs().map(|_| ())
+                    }
+                });
+                if let Err((key, message)) = checked {
+                    return fail(format!("budgets.{k}.{key}"), message);
+                }
+            }
+            if !matches!(k.as_str(), "smoke" | "short" | "medium" | "full") {
+                return fail(
+                    format!("budgets.{k}"),
+                    "budgets are smoke, short, medium and full",
+                );
+            }
+        }
+        for (k, d) in &self.datasets {
+            if d.seeds.is_some() {
+                return fail(
+                    format!("datasets.{k}.seeds"),
+                    "seeds belong to the suite or a budget, not a dataset",
+                );
             }
         }
         for k in self.datasets.keys() {

@@ -36,17 +36,37 @@ pub struct AblateOptions {
     pub command: String,
     /// Print the plan (and each run's state) without running or writing anything.
     pub dry_run: bool,
+    /// With `dry_run`: measure the plan's models and estimate its wall time.
+    pub estimate: bool,
 }
 
 /// Runs a suite and writes its report; returns the report directory.
 pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
     let started = Instant::now();
-    let suite = Suite::load(&opts.suite)?;
+    let suite = Suite::load(&opts.suite)?.at_budget(opts.plan.budget);
     let runs = plan(&suite, &opts.plan)?;
     let sizes = model_sizes(&runs)?;
     let store = RunStore::new(&opts.out, &suite.name);
     if opts.dry_run {
-        preflight::print_plan(&suite, &runs, &sizes, &store);
+        let estimate = if opts.estimate {
+            let done = |r: &PlannedRun| store.state(&r.id) == RunState::Done;
+            let jobs = match opts.executor {
+                ExecutorKind::Local => opts.jobs,
+                // A cluster runs the array at once, as far as it has nodes: one slot per run
+                // is the lower bound; the per-run times are what matter there.
+                _ => runs.len(),
+            };
+            Some(crate::sweep::estimate::estimate(
+                &runs,
+                &done,
+                &opts.exe,
+                opts.backend,
+                jobs,
+            )?)
+        } else {
+            None
+        };
+        preflight::print_plan(&suite, &runs, &sizes, &store, estimate.as_ref());
         return Ok(store.root().to_path_buf());
     }
     preflight::check_sources(&runs, &opts.suite, &opts.plan, &opts.out)?;
@@ -191,7 +211,7 @@ fn start_report(
         suite: suite.clone(),
         budget: opts.plan.budget,
         dataset: opts.plan.dataset.clone(),
-        seeds: opts.plan.seeds.unwrap_or(suite.seeds),
+        seeds: crate::sweep::plan::seeds(suite, &opts.plan),
         executor: Executor {
             kind: opts.executor,
             jobs: opts.jobs,

@@ -9,6 +9,7 @@
 
 pub mod ablate;
 pub mod charts;
+pub mod estimate;
 pub mod executor;
 pub mod plan;
 pub mod preflight;

@@ -103,6 +103,13 @@ fn budget_overrides(b: &Budget) -> Vec<Override> {
     o
 }
 
+/// Seeds per variant: `--seeds`, else the budget's `seeds`, else the suite's.
+pub fn seeds(suite: &Suite, opts: &PlanOptions) -> usize {
+    opts.seeds
+        .or_else(|| suite.budgets.get(opts.budget.name()).and_then(|b| b.seeds))
+        .unwrap_or(suite.seeds)
+}
+
 /// Every run of `suite` under `opts`, in variant order then seed order.
 pub fn plan(suite: &Suite, opts: &PlanOptions) -> Result<Vec<PlannedRun>, RecipeError> {
     plan_at(suite, opts, 0)
@@ -128,13 +135,13 @@ fn plan_at(
     }
     let budget_key = opts.budget.name();
     let suite_budget = suite.budgets.get(budget_key);
-    if opts.budget == BudgetName::Short && suite_budget.is_none() {
+    if matches!(opts.budget, BudgetName::Short | BudgetName::Medium) && suite_budget.is_none() {
         return Err(field(
-            "budgets.short",
-            "the suite defines no short budget".into(),
+            &format!("budgets.{budget_key}"),
+            format!("the suite defines no {budget_key} budget"),
         ));
     }
-    let seeds = opts.seeds.unwrap_or(suite.seeds);
+    let seeds = seeds(suite, opts);
     let most = crate::config::suite_checks::MAX_SEEDS;
     if !(1..=most).contains(&seeds) {
         return Err(field(
@@ -248,7 +255,9 @@ fn resolve_ref(
         ));
     }
     if !cache.contains_key(name) {
-        let other = Suite::load(name).map_err(|e| e.to_string())?;
+        let other = Suite::load(name)
+            .map_err(|e| e.to_string())?
+            .at_budget(opts.budget);
         let runs = plan_at(&other, opts, depth + 1).map_err(|e| e.to_string())?;
         cache.insert(name.to_string(), (other.name, runs));
     }

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::overrides::Override;
 use crate::config::suite::Suite;
+use crate::sweep::estimate::{self, Estimate};
 use crate::sweep::plan::{PlanOptions, PlannedRun};
 use crate::sweep::runstore::{RunState, RunStore};
 
@@ -113,30 +114,33 @@ fn plan_flags(plan: &PlanOptions, out: &Path) -> String {
 }
 
 /// `--dry-run`: the runs a suite would make, their models and their states, one line each.
-pub fn print_plan(suite: &Suite, runs: &[PlannedRun], sizes: &Sizes, store: &RunStore) {
-    let mut t = crate::base::table::new(&[
-        "variant",
-        "seed",
-        "run",
-        "state",
-        "model",
-        "params",
-        "MACs",
-        "epochs",
-        "overrides",
-    ]);
+pub fn print_plan(
+    suite: &Suite,
+    runs: &[PlannedRun],
+    sizes: &Sizes,
+    store: &RunStore,
+    estimate: Option<&Estimate>,
+) {
+    let mut header = vec![
+        "variant", "seed", "run", "state", "model", "params", "MACs", "epochs",
+    ];
+    if estimate.is_some() {
+        header.push("est. time");
+    }
+    header.push("overrides");
+    let mut t = crate::base::table::new(&header);
     // Each variant's own overrides, resolved once.
     let sets: BTreeMap<String, String> = suite
         .variants()
         .into_iter()
         .map(|(v, set)| (v, written(&Override::from_table(&set))))
         .collect();
-    for r in runs {
+    for (i, r) in runs.iter().enumerate() {
         let (params, macs) = sizes
             .iter()
             .find(|(v, _)| *v == r.variant)
             .map_or((0, 0), |(_, s)| *s);
-        t.add_row(vec![
+        let mut row = vec![
             r.variant.clone(),
             r.seed.to_string(),
             r.id.clone(),
@@ -145,8 +149,12 @@ pub fn print_plan(suite: &Suite, runs: &[PlannedRun], sizes: &Sizes, store: &Run
             crate::base::table::group(params),
             crate::base::table::group(macs),
             r.recipe.epochs.to_string(),
-            sets.get(&r.variant).cloned().unwrap_or_default(),
-        ]);
+        ];
+        if let Some(e) = estimate {
+            row.push(e.runs[i].map_or("?".into(), estimate::duration));
+        }
+        row.push(sets.get(&r.variant).cloned().unwrap_or_default());
+        t.add_row(row);
     }
     print!("{t}");
     println!(
@@ -154,6 +162,27 @@ pub fn print_plan(suite: &Suite, runs: &[PlannedRun], sizes: &Sizes, store: &Run
         runs.len(),
         store.root().display()
     );
+    if let Some(e) = estimate {
+        let unknown = e.runs.iter().filter(|s| s.is_none()).count();
+        println!(
+            "estimated wall time on this machine: {} for the runs not finished yet, {} at once \
+             ({} thread{} each; each model measured for a few steps{}{})",
+            estimate::duration(e.wall_s),
+            e.jobs,
+            e.threads,
+            if e.threads == 1 { "" } else { "s" },
+            if e.cached > 0 {
+                format!(", {} from the cache", e.cached)
+            } else {
+                String::new()
+            },
+            if unknown > 0 {
+                format!("; {unknown} runs on a folder dataset not estimated")
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 /// Overrides as a user writes them: `key=value`, space-separated.

@@ -63,6 +63,7 @@ impl PlanRecord {
         let budget = match field("budget ")?.trim_matches('`') {
             "smoke" => BudgetName::Smoke,
             "short" => BudgetName::Short,
+            "medium" => BudgetName::Medium,
             "full" => BudgetName::Full,
             _ => return None,
         };

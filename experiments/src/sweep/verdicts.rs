@@ -299,11 +299,19 @@ pub fn read_results_with(
 /// the plan's copy predates comparisons added since), else the one named like `dir`; failing
 /// that, an error saying how to name it (`name_it`, e.g. "with --suite").
 pub fn suite_for(dir: &Path, given: Option<&str>, name_it: &str) -> Result<Suite> {
+    // The budget's own exclusions apply to its results.
+    let plan = crate::sweep::report::PlanRecord::read(dir)?;
+    let at = |s: Suite| match &plan {
+        Some(p) => s.at_budget(p.budget),
+        None => s,
+    };
     if let Some(name) = given {
-        return Ok(Suite::load(name)?);
+        return Ok(at(Suite::load(name)?));
     }
-    if let Some(plan) = crate::sweep::report::PlanRecord::read(dir)? {
-        return Ok(Suite::load(&plan.suite.name).unwrap_or(plan.suite));
+    if let Some(plan) = &plan {
+        return Ok(at(
+            Suite::load(&plan.suite.name).unwrap_or_else(|_| plan.suite.clone())
+        ));
     }
     let name = dir
         .file_name()

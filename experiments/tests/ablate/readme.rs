@@ -127,6 +127,10 @@ const PLANS: &[(&str, Plan)] = &[
     ),
     ("ablate residual --budget full --dry-run", Run(&[])),
     (
+        "ablate residual --budget medium --dataset fashion-mnist --jobs 2 --dry-run",
+        Run(&[]),
+    ),
+    (
         "ablate batchnorm --retry-failed",
         Run(&[Append(&["--budget", "smoke"])]),
     ),
@@ -194,6 +198,16 @@ const PLANS: &[(&str, Plan)] = &[
         Skip("minutes: ndarray on the default set at batch 128"),
     ),
     ("bench --arch resnet20 --backend flex --json", Run(&[])),
+    (
+        "gpu-pack/gpu-check.sh check gpu-out",
+        Skip(
+            "runs on a GPU machine from the pack; gpucheck.rs packs the test build and runs the check here on lavapipe at --quick sizes",
+        ),
+    ),
+    (
+        "python3 scripts/bench_torch.py --device cuda",
+        Skip("needs an NVIDIA GPU with CUDA"),
+    ),
 ];
 
 /// README's commands: `sh` blocks, continuation lines joined, comments dropped.
