@@ -181,7 +181,14 @@ fn measure(
         .rev()
         .find(|l| l.starts_with('{'))
         .ok_or_else(|| anyhow!("no measurement printed"))?;
-    let row: crate::perf::bench::BenchRow = serde_json::from_str(line)?;
+    // The two fields of `convlab bench --json`'s row this estimate reads (perf sits above
+    // sweep, so its type is not used here).
+    #[derive(Deserialize)]
+    struct Row {
+        train_images_per_s: f64,
+        infer_images_per_s: f64,
+    }
+    let row: Row = serde_json::from_str(line)?;
     Ok(Speed {
         train: row.train_images_per_s,
         infer: row.infer_images_per_s,
