@@ -249,13 +249,20 @@ pub enum BudgetName {
 
 impl Suite {
     /// The suite as `budget` runs it: the budget's `exclude` added to the suite's.
-    pub fn at_budget(mut self, budget: BudgetName) -> Suite {
-        if let Some(b) = self.budgets.get(budget.name()) {
-            let more = b.exclude.clone();
-            for ex in more {
-                if !self.exclude.contains(&ex) {
-                    self.exclude.push(ex);
-                }
+    pub fn at_budget(self, budget: BudgetName) -> Suite {
+        let more = self
+            .budgets
+            .get(budget.name())
+            .map(|b| b.exclude.clone())
+            .unwrap_or_default();
+        self.with_exclusions(more)
+    }
+
+    /// The suite with `more` exclusions besides its own (each once).
+    pub(crate) fn with_exclusions(mut self, more: Vec<BTreeMap<String, OneOrMany>>) -> Suite {
+        for ex in more {
+            if !self.exclude.contains(&ex) {
+                self.exclude.push(ex);
             }
         }
         self
@@ -263,6 +270,18 @@ impl Suite {
 }
 
 impl BudgetName {
+    pub const ALL: [BudgetName; 4] = [
+        BudgetName::Smoke,
+        BudgetName::Short,
+        BudgetName::Medium,
+        BudgetName::Full,
+    ];
+
+    /// The budget a `[budgets.<name>]` key (or a report's `budget` line) names.
+    pub fn from_name(name: &str) -> Option<BudgetName> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+
     /// The key of the suite's `[budgets.<name>]` table.
     pub fn name(self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::config::load::plain_name;
-use crate::config::suite::{Axis, Result, Suite, SuiteError};
+use crate::config::suite::{Axis, BudgetName, Result, Suite, SuiteError};
 
 /// The most seeds per variant a suite may ask for (each one is a run directory).
 pub const MAX_SEEDS: usize = 1000;
@@ -195,8 +195,9 @@ impl Suite {
                 );
             }
             if !self.budgets[k].exclude.is_empty() {
-                let mut at = self.clone();
-                at.exclude.extend(self.budgets[k].exclude.iter().cloned());
+                let at = self
+                    .clone()
+                    .with_exclusions(self.budgets[k].exclude.clone());
                 let checked = at.check_exclude().and_then(|()| {
                     if at.variant_names().is_empty() {
                         fail("exclude", "leaves no variant")
@@ -208,7 +209,7 @@ impl Suite {
                     return fail(format!("budgets.{k}.{key}"), message);
                 }
             }
-            if !matches!(k.as_str(), "smoke" | "short" | "medium" | "full") {
+            if BudgetName::from_name(k).is_none() {
                 return fail(
                     format!("budgets.{k}"),
                     "budgets are smoke, short, medium and full",

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::backend::Backend;
 use crate::config::recipe::{DatasetKind, Recipe};
+use crate::sweep::executor::{job_env, threads_per_job};
 use crate::sweep::plan::PlannedRun;
 
 /// Seconds a run spends outside its epochs: process start, data loading and normalisation
@@ -154,7 +155,6 @@ fn measure(
     batch: usize,
     spec: &str,
 ) -> Result<Speed> {
-    let t = threads.to_string();
     let out = std::process::Command::new(exe)
         .args(["bench", "--one", spec, "--backend", backend.name()])
         .args(["--batch", &batch.to_string()])
@@ -164,12 +164,7 @@ fn measure(
             "--warmup",
             &WARMUP.to_string(),
         ])
-        .envs([
-            ("RAYON_NUM_THREADS", t.as_str()),
-            ("OMP_NUM_THREADS", t.as_str()),
-            ("OMP_WAIT_POLICY", "passive"),
-            ("MIMALLOC_PURGE_DELAY", "-1"),
-        ])
+        .envs(job_env(threads))
         .output()
         .with_context(|| format!("running {}", exe.display()))?;
     if !out.status.success() {
@@ -204,8 +199,7 @@ pub fn estimate(
     backend: Backend,
     jobs: usize,
 ) -> Result<Estimate> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = (cores / jobs.max(1)).max(1);
+    let threads = threads_per_job(jobs);
     let cpu = cpu_model();
     let path = cache_path();
     let mut cache = read_cache(path.as_deref());

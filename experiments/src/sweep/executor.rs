@@ -50,12 +50,11 @@ impl JobContext {
         data_dir: Option<PathBuf>,
         jobs: usize,
     ) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             exe,
             backend,
             data_dir,
-            threads: (cores / jobs.max(1)).max(1),
+            threads: threads_per_job(jobs),
         }
     }
 
@@ -83,14 +82,26 @@ impl JobContext {
     }
 
     fn env(&self) -> [(&'static str, String); 4] {
-        let t = self.threads.max(1).to_string();
-        [
-            ("RAYON_NUM_THREADS", t.clone()),
-            ("OMP_NUM_THREADS", t),
-            ("OMP_WAIT_POLICY", "passive".into()),
-            ("MIMALLOC_PURGE_DELAY", "-1".into()),
-        ]
+        job_env(self.threads)
     }
+}
+
+/// Threads each of `jobs` runs at once gets on this machine: cores / jobs, at least one.
+pub fn threads_per_job(jobs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / jobs.max(1)).max(1)
+}
+
+/// The environment a child `convlab` runs with when it gets `threads` threads: rayon's and
+/// OpenMP's thread counts, OpenMP workers that sleep between calls, freed pages kept.
+pub fn job_env(threads: usize) -> [(&'static str, String); 4] {
+    let t = threads.max(1).to_string();
+    [
+        ("RAYON_NUM_THREADS", t.clone()),
+        ("OMP_NUM_THREADS", t),
+        ("OMP_WAIT_POLICY", "passive".into()),
+        ("MIMALLOC_PURGE_DELAY", "-1".into()),
+    ]
 }
 
 /// A finished job, as [`run_local`] hands it on.

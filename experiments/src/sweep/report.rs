@@ -60,13 +60,7 @@ impl PlanRecord {
                 .find_map(|p| p.strip_prefix(name))
                 .map(|v| v.trim().to_string())
         };
-        let budget = match field("budget ")?.trim_matches('`') {
-            "smoke" => BudgetName::Smoke,
-            "short" => BudgetName::Short,
-            "medium" => BudgetName::Medium,
-            "full" => BudgetName::Full,
-            _ => return None,
-        };
+        let budget = BudgetName::from_name(field("budget ")?.trim_matches('`'))?;
         let dataset = field("dataset ")
             .filter(|d| d.starts_with('`'))
             .map(|d| d.trim_matches('`').to_string());
