@@ -257,7 +257,10 @@ fn every_shipped_suite_has_a_medium_budget_of_three_seeds_or_more() {
                 assert_eq!(r.recipe.model.width, Some(0.5), "{v}");
                 let images = r.recipe.data.limit.unwrap_or(60_000) as f64;
                 let valid = (images * r.recipe.data.valid_fraction).round();
-                assert!((valid - 6000.0).abs() <= 10.0, "{v}: {valid} validation images");
+                assert!(
+                    (valid - 6000.0).abs() <= 10.0,
+                    "{v}: {valid} validation images"
+                );
             }
         }
     }
