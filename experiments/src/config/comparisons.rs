@@ -24,6 +24,8 @@ pub struct Pair {
     pub metric: Metric,
     pub expect: Expect,
     pub source: String,
+    /// A claim about training speed ([`crate::config::suite::Comparison::speed`]).
+    pub speed: bool,
 }
 
 impl Suite {
@@ -102,6 +104,7 @@ impl Suite {
                         metric: c.metric.unwrap_or(self.metrics[0]),
                         expect: c.expect,
                         source: c.source.clone(),
+                        speed: c.speed,
                     });
                 }
             }

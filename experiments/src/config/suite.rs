@@ -541,6 +541,12 @@ pub struct Comparison {
     pub expect: Expect,
     /// Where the paper says so, e.g. "He et al. 2015, Fig. 6".
     pub source: String,
+    /// The claim is about training speed: `a` against `b` after the same number of steps
+    /// (ReLU reaches a training error sooner than tanh). Runs still improving at the end are
+    /// what such a claim compares, so its verdict does not wait for them to converge; a claim
+    /// about where training ends (the default) does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub speed: bool,
 }
 
 /// The direction a paper reports: `a`'s value lower or higher than `b`'s.

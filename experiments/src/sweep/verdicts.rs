@@ -76,18 +76,26 @@ pub struct Judged {
 impl Judged {
     fn convergence(&self) -> String {
         let (yes, known, unknown) = self.converged;
-        match (known, unknown) {
+        let runs = match (known, unknown) {
             (0, _) => "unknown".into(),
             (k, 0) if yes == k => "yes".into(),
             _ => format!("{yes} of {} runs", known + unknown),
+        };
+        if self.pair.speed {
+            format!("{runs} (a speed claim: not required)")
+        } else {
+            runs
         }
     }
 }
 
-/// Agrees or disagrees only where every run whose convergence is known converged.
-fn unless_unconverged(v: Verdict, converged: (usize, usize, usize)) -> Verdict {
+/// Agrees or disagrees only where every run whose convergence is known converged, unless the
+/// claim is about speed (then the runs' progress at an equal budget is the measurement).
+fn unless_unconverged(v: Verdict, converged: (usize, usize, usize), speed: bool) -> Verdict {
     match v {
-        Verdict::Agrees | Verdict::Disagrees if converged.0 < converged.1 => Verdict::NotConverged,
+        Verdict::Agrees | Verdict::Disagrees if !speed && converged.0 < converged.1 => {
+            Verdict::NotConverged
+        }
         v => v,
     }
 }
@@ -140,7 +148,7 @@ pub fn judge(suite: &Suite, results: &[RunResult]) -> Result<Vec<Judged>> {
                 runs.iter().filter(|c| c.is_some()).count(),
                 runs.iter().filter(|c| c.is_none()).count(),
             );
-            let verdict = unless_unconverged(verdict, converged);
+            let verdict = unless_unconverged(verdict, converged, pair.speed);
             Judged {
                 budget: suite.budget_note(&pair.a, &pair.b),
                 converged,
@@ -164,6 +172,7 @@ pub fn judge(suite: &Suite, results: &[RunResult]) -> Result<Vec<Judged>> {
             j.verdict_holm = unless_unconverged(
                 Verdict::of(d.diff, adjusted < 0.05, j.pair.expect),
                 j.converged,
+                j.pair.speed,
             );
         }
     }
@@ -214,7 +223,7 @@ pub fn section(judged: &[Judged]) -> String {
     }
     let m = judged.iter().filter(|j| j.difference.is_some()).count();
     md.push_str(&format!(
-        "\n{m} comparison{} tested. A verdict needs the 95 % interval to exclude 0; with {m} test{} at α = 0.05, about {:.2} would do so by chance alone if no variant differed, so *after Holm* judges each by its Holm-adjusted p-value (family-wise error 5 %). Paired by seed where both variants ran the same seeds (df = seeds − 1), Welch otherwise. *Converged*: runs whose validation accuracy moved less than {PLATEAU_POINTS} points over their last {PLATEAU_EPOCHS} epochs; where any did not, an interval that excludes 0 gives *inconclusive (runs not converged)*, since the difference may be one of speed. *Budget*: how the two sides' training differs by their own overrides (epochs, a trained base to start from), a confound to weigh before reading a verdict as the paper's effect. *Smallest detectable*: the true difference these seeds would find with 80 % power, (t₀.₉₇₅ + t₀.₈₀)·se. Differences are `a − b` in the metric's units (percentage points for accuracies and errors).\n",
+        "\n{m} comparison{} tested. A verdict needs the 95 % interval to exclude 0; with {m} test{} at α = 0.05, about {:.2} would do so by chance alone if no variant differed, so *after Holm* judges each by its Holm-adjusted p-value (family-wise error 5 %). Paired by seed where both variants ran the same seeds (df = seeds − 1), Welch otherwise. *Converged*: runs whose validation accuracy moved less than {PLATEAU_POINTS} points over their last {PLATEAU_EPOCHS} epochs; where any did not, an interval that excludes 0 gives *inconclusive (runs not converged)*, since the difference may be one of speed, except where the paper's claim is itself about speed (the same budget on both sides is then the measurement). *Budget*: how the two sides' training differs by their own overrides (epochs, a trained base to start from), a confound to weigh before reading a verdict as the paper's effect. *Smallest detectable*: the true difference these seeds would find with 80 % power, (t₀.₉₇₅ + t₀.₈₀)·se. Differences are `a − b` in the metric's units (percentage points for accuracies and errors).\n",
         if m == 1 { " was" } else { "s were" },
         if m == 1 { "" } else { "s" },
         0.05 * m as f64

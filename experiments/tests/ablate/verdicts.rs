@@ -14,7 +14,9 @@
 
 use super::*;
 use convlab_experiments::base::stats::{Method, holm, paired, welch};
-use convlab_experiments::sweep::verdicts::{Verdict, judge, read_results};
+use convlab_experiments::config::suite::Metric;
+use convlab_experiments::sweep::report::RunResult;
+use convlab_experiments::sweep::verdicts::{Verdict, judge, read_results, section};
 
 const A: [f64; 3] = [70.15, 71.20, 69.80];
 const B: [f64; 3] = [68.00, 69.50, 67.10];
@@ -161,15 +163,41 @@ fn verdicts_follow_the_interval_and_holm() {
     assert_eq!(j[0].verdict_holm, Verdict::Agrees);
     close(j[0].difference.unwrap().p, 0.0170913937);
     assert_eq!(j[0].converged, (6, 6, 0));
-    // One run whose validation accuracy was still moving: the same interval no longer decides.
+    // One run whose validation accuracy was still moving. Krizhevsky et al.'s claim is about
+    // speed (training error after equal epochs), so the interval still decides...
     std::fs::write(dir.join("results.csv"), csv.replacen(",yes\n", ",no\n", 1)).unwrap();
     let unconverged = read_results(&dir.join("results.csv")).unwrap();
     let j = judge(&suite, &unconverged).unwrap();
+    assert_eq!(j[0].converged, (5, 6, 0));
+    assert!(j[0].pair.speed);
+    assert_eq!(
+        (j[0].verdict, j[0].verdict_holm),
+        (Verdict::Agrees, Verdict::Agrees)
+    );
+    assert!(
+        section(&j).contains("| 5 of 6 runs (a speed claim: not required) |"),
+        "{}",
+        section(&j)
+    );
+    // ...but a claim about where training ends (Zhou et al.: a GAP head tests worse) does
+    // not: the same numbers no longer decide it.
+    let head = Suite::load("head").unwrap();
+    let as_head = |r: &RunResult| {
+        let mut r = r.clone();
+        r.variant = if r.variant == "tanh" { "gap" } else { "fc" }.into();
+        let v = r.values.remove(&Metric::FinalTrainError).unwrap();
+        r.values.insert(Metric::TestError, v);
+        r
+    };
+    let j = judge(&head, &unconverged.iter().map(as_head).collect::<Vec<_>>()).unwrap();
+    assert!(!j[0].pair.speed);
     assert_eq!(j[0].converged, (5, 6, 0));
     assert_eq!(
         (j[0].verdict, j[0].verdict_holm),
         (Verdict::NotConverged, Verdict::NotConverged)
     );
+    let j = judge(&head, &results.iter().map(as_head).collect::<Vec<_>>()).unwrap();
+    assert_eq!(j[0].verdict, Verdict::Agrees);
     std::fs::write(dir.join("results.csv"), &csv).unwrap();
     // One seed fewer on a side: no longer paired (Welch), and inconclusive.
     let fewer: Vec<_> = results
