@@ -641,6 +641,16 @@ fn a_report_is_rebuilt_from_its_runs() {
     // Two seeds on each side: the difference to the baseline gets an interval.
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(summary.contains(" [") && summary.contains("]"), "{summary}");
+    // Rebuilt in place, it keeps the wall time of the invocation that ran it.
+    let took = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("this invocation took"))
+            .map(str::to_string)
+    };
+    assert!(took(&summary).is_some(), "{summary}");
+    ok(&["ablate", "report", dir.to_str().unwrap()]);
+    let rebuilt = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert_eq!(took(&rebuilt), took(&summary));
     for f in ["results.csv", "summary.md", "curves.png", "bars.png"] {
         std::fs::remove_file(dir.join(f)).unwrap();
     }
@@ -661,6 +671,22 @@ fn a_report_is_rebuilt_from_its_runs() {
     ok(&["ablate", "report", dir.to_str().unwrap()]);
     let real = std::fs::read_to_string(dir.join("summary.md")).unwrap();
     assert!(real.contains("| published |"), "{real}");
+    // The comparisons are how the runs are read: the suite's current claims apply, not the
+    // plan's copy (as in `ablate verdicts`), while the runs stay as the plan made them.
+    let plan = std::fs::read_to_string(dir.join("plan.json")).unwrap();
+    let claim = "Krizhevsky et al. 2012, Sec. 3.3";
+    assert!(plan.contains(claim), "{plan}");
+    std::fs::write(
+        dir.join("plan.json"),
+        plan.replace(claim, "a superseded claim"),
+    )
+    .unwrap();
+    ok(&["ablate", "report", dir.to_str().unwrap()]);
+    let again = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        again.contains(claim) && !again.contains("a superseded claim"),
+        "{again}"
+    );
 }
 
 #[test]

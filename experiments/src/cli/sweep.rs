@@ -225,12 +225,8 @@ pub fn ablations() -> Result<()> {
 pub fn ablate(a: AblateArgs) -> Result<()> {
     match a.action {
         Some(AblateAction::Report { dir, suite }) => {
-            let suite = if dir.join("plan.json").exists() {
-                None
-            } else {
-                Some(verdict_suite(&dir, suite)?)
-            };
-            return crate::sweep::ablate::report_again(&dir, suite.as_ref());
+            let suite = verdict_suite(&dir, suite)?;
+            return crate::sweep::ablate::report_again(&dir, &suite);
         }
         Some(AblateAction::Verdicts { results, suite }) => {
             let suite = verdict_suite(&results, suite)?;

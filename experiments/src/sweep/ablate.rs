@@ -109,8 +109,10 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
 }
 
 /// `convlab ablate report <dir>`: rebuilds a report directory from its `plan.json` and runs.
-pub fn report_again(dir: &Path, suite: Option<&Suite>) -> Result<()> {
-    let Some(plan) = PlanRecord::read(dir)? else {
+/// `suite` gives the comparisons, as for `ablate verdicts` (the plan's copy of the suite may
+/// predate a claim's revision; the runs themselves stay as the plan made them).
+pub fn report_again(dir: &Path, suite: &Suite) -> Result<()> {
+    let Some(mut plan) = PlanRecord::read(dir)? else {
         if dir.join("results.csv").exists() {
             return from_csv(dir, suite);
         }
@@ -119,7 +121,10 @@ pub fn report_again(dir: &Path, suite: Option<&Suite>) -> Result<()> {
             dir.display()
         );
     };
-    let results = write_report(dir, &plan, None)?;
+    plan.suite.comparisons = suite.comparisons.clone();
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    let wall_s = report::recorded_wall_s(&summary);
+    let results = write_report(dir, &plan, wall_s)?;
     print_finished(dir, &results);
     Ok(())
 }
@@ -128,13 +133,7 @@ pub fn report_again(dir: &Path, suite: Option<&Suite>) -> Result<()> {
 /// `summary.md`): what its numbers give is rebuilt, `summary.md` (how it was run read back
 /// from its own first lines), `bars.png`, the axis charts and `verdicts.md`; `curves.png` needs
 /// the runs' histories and stays as it is.
-fn from_csv(dir: &Path, suite: Option<&Suite>) -> Result<()> {
-    let Some(suite) = suite else {
-        bail!(
-            "{}: no plan.json; name the suite whose results these are with --suite",
-            dir.display()
-        );
-    };
+fn from_csv(dir: &Path, suite: &Suite) -> Result<()> {
     let results =
         crate::sweep::verdicts::read_results_with(&dir.join("results.csv"), &suite.targets)?;
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();

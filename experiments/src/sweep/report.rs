@@ -77,11 +77,7 @@ impl PlanRecord {
                 .map(str::to_string)
         };
         let command = after("- Command: `")?.trim_end_matches('`').to_string();
-        let wall_s = summary
-            .split("this invocation took ")
-            .nth(1)
-            .and_then(|s| s.split(' ').next())
-            .and_then(|s| s.parse().ok());
+        let wall_s = recorded_wall_s(summary);
         let plan = PlanRecord {
             suite: suite.clone(),
             budget,
@@ -310,4 +306,14 @@ pub fn values(results: &[RunResult], v: &str, m: Metric) -> Vec<f64> {
     finished(results, v)
         .filter_map(|r| r.values.get(&m).copied())
         .collect()
+}
+
+/// The wall time of the invocation that wrote `summary` (its `this invocation took N s`), so a
+/// rebuilt report keeps it.
+pub fn recorded_wall_s(summary: &str) -> Option<f64> {
+    summary
+        .split("this invocation took ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
 }
