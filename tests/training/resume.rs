@@ -60,9 +60,18 @@ fn resume_is_exact_for_a_model_with_dropout_and_batch_norm() {
     assert_eq!(cut.run.last_checkpoint(), Some(1));
     // metrics.csv keeps the finished epoch's row.
     assert_eq!(cut.run.metrics().expect("metrics").len(), 1);
+    let began = std::time::Instant::now();
     let resumed = resume(cut.dir(), &opts(out.path()), &ResumeOptions::default()).expect("resumed");
+    let this_process = began.elapsed().as_secs_f64();
     assert_eq!(resumed.dir(), cut.dir(), "resumes in place");
     assert_eq!(resumed.summary.status, RunStatus::Completed);
+    // Its wall time counts the epoch trained before the resume, not only this process's.
+    let before = cut.run.metrics().expect("metrics")[0].epoch_s;
+    let wall = resumed.summary.wall_time_s;
+    assert!(
+        wall > this_process && wall <= this_process + before + 1e-6,
+        "wall {wall} s: this process {this_process} s, epoch 1 {before} s"
+    );
     assert_same_rows(&full.rows, &resumed.rows);
     assert_same_rows(&full.rows, &resumed.run.metrics().expect("metrics.csv"));
     let (a, b) = (

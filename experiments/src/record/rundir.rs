@@ -207,6 +207,8 @@ pub struct RunSummary {
     pub final_valid_loss: Option<f64>,
     /// The best checkpoint on the test split (completed and early-stopped runs).
     pub test: Option<Evaluation>,
+    /// Seconds the run took: this process's, plus the epochs it resumed after (the part of an
+    /// interrupted epoch that was trained again is not counted twice).
     pub wall_time_s: f64,
     pub images_per_s: f64,
     pub parameters: u64,

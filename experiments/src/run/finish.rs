@@ -145,7 +145,10 @@ pub struct Facts<'a> {
     pub recipe: &'a Recipe,
     pub selected: &'a crate::base::backend::Selected,
     pub parameters: u64,
+    /// When this process began the run.
     pub started: Instant,
+    /// Seconds of training before this process (a resumed run: the epochs it resumes after).
+    pub before_s: f64,
 }
 
 /// The run's summary: status, epochs, best and final validation accuracy, test metrics, wall
@@ -174,7 +177,7 @@ pub fn summary(
         final_valid_acc: last.map(|r| r.valid_acc),
         final_valid_loss: last.map(|r| r.valid_loss),
         test,
-        wall_time_s: facts.started.elapsed().as_secs_f64(),
+        wall_time_s: facts.before_s + facts.started.elapsed().as_secs_f64(),
         images_per_s: if rates.is_empty() {
             0.0
         } else {

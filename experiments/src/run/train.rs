@@ -328,6 +328,12 @@ impl Session {
             selected: &self.selected,
             parameters,
             started,
+            before_s: ending
+                .rows
+                .iter()
+                .filter(|r| Some(r.epoch) <= self.resume_epoch)
+                .map(|r| r.epoch_s)
+                .sum(),
         };
         let summary = finish::summary(&ending, best, test, facts);
         finish::write(&self.run, &summary)?;
