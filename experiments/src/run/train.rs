@@ -328,12 +328,12 @@ impl Session {
             selected: &self.selected,
             parameters,
             started,
-            before_s: ending
-                .rows
-                .iter()
-                .filter(|r| Some(r.epoch) <= self.resume_epoch)
-                .map(|r| r.epoch_s)
-                .sum(),
+            before_s: self.resume_epoch.map_or(0.0, |resumed_after| {
+                (ending.rows.iter())
+                    .filter(|r| r.epoch <= resumed_after)
+                    .map(|r| r.epoch_s)
+                    .sum()
+            }),
         };
         let summary = finish::summary(&ending, best, test, facts);
         finish::write(&self.run, &summary)?;
