@@ -445,6 +445,7 @@ fn an_interrupted_suite_resumes_without_rerunning_finished_runs() {
         "--out",
         out.to_str().unwrap(),
     ];
+    let spawned = Instant::now();
     let mut child = Command::new(EXE)
         .args(args)
         .env("BURN_DEVICE", "flex")
@@ -487,9 +488,32 @@ fn an_interrupted_suite_resumes_without_rerunning_finished_runs() {
     assert!(status.success());
     let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
     let exit = child.wait().unwrap();
+    let first_s = spawned.elapsed().as_secs_f64();
     assert!(
         !exit.success(),
         "an interrupted suite exits non-zero: {rest:?}"
+    );
+    // It wrote no report, but its heartbeat says how long it ran.
+    let reports = |dir: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("plan.json").exists())
+            .collect();
+        v.sort();
+        v
+    };
+    let first = reports(&out.join("resume")).pop().unwrap();
+    assert!(!first.join("summary.md").exists());
+    let beat: f64 = std::fs::read_to_string(first.join("alive"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        beat > 0.0 && beat <= first_s.ceil(),
+        "{beat} s of {first_s} s"
     );
     // The finished run, byte for byte, before starting again.
     let finished: Vec<PathBuf> = std::fs::read_dir(&runs)
@@ -515,6 +539,27 @@ fn an_interrupted_suite_resumes_without_rerunning_finished_runs() {
     );
     let dir = report_dir(&t);
     check_report(&dir, 3);
+    // The suite's time is both invocations': the interrupted one's heartbeat and this one's.
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    let name = first.file_name().unwrap().to_string_lossy();
+    assert!(
+        summary.contains(&format!(
+            ", after 1 interrupted invocation (`{name}` {beat:.0} s): "
+        )),
+        "{summary}"
+    );
+    let took = convlab_experiments::sweep::wall::WallTime::parse(&summary).unwrap();
+    assert!(
+        (took.total_s() - took.this_s - beat).abs() < 1e-9,
+        "{summary}"
+    );
+    // Rebuilt in place, the report keeps both.
+    ok(&["ablate", "report", dir.to_str().unwrap()]);
+    let rebuilt = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert_eq!(
+        convlab_experiments::sweep::wall::WallTime::parse(&rebuilt),
+        Some(took)
+    );
     assert_eq!(
         std::fs::read(finished[0].join("metrics.csv")).unwrap(),
         before
@@ -540,6 +585,12 @@ fn an_interrupted_suite_resumes_without_rerunning_finished_runs() {
     assert!(
         t.contains("0 to run (0 resuming), 3 already finished"),
         "{t}"
+    );
+    // ... and counts only itself: the invocation before it wrote a report.
+    let third = std::fs::read_to_string(report_dir(&t).join("summary.md")).unwrap();
+    assert!(
+        third.contains("this invocation took") && !third.contains("interrupted invocation"),
+        "{third}"
     );
 }
 

@@ -16,6 +16,7 @@ use crate::sweep::preflight::{self, Sizes};
 use crate::sweep::report::{self, PlanRecord, RunResult};
 use crate::sweep::runner::{Ended, Executor, ExecutorKind, Outcome, Runner};
 use crate::sweep::runstore::{NextStep, RunState, RunStore};
+use crate::sweep::wall::{self, WallTime};
 
 #[derive(Debug, Clone)]
 pub struct AblateOptions {
@@ -73,6 +74,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
     preflight::ensure_data(&runs, opts.data_dir.as_deref(), opts.fetch)?;
     std::fs::create_dir_all(store.root())?;
     let (report_dir, record) = start_report(opts, &suite, &runs, &store)?;
+    let alive = wall::Heartbeat::start(&report_dir, started);
     let todo = prepare(opts, &suite.name, &runs, &store)?;
     print_todo(opts, &record, &todo);
     let ctx = JobContext::sharing_cores(
@@ -96,7 +98,18 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
             "interrupted; the finished runs are kept and the interrupted ones resume when the suite starts again"
         );
     }
-    let results = write_report(&report_dir, &record, Some(started.elapsed().as_secs_f64()))?;
+    // A local suite finished over several invocations: the interrupted ones count too (on a
+    // cluster, the array's own accounting is the measure).
+    let earlier = match record.executor.kind {
+        ExecutorKind::Local => wall::interrupted_before(&report_dir, &record),
+        _ => vec![],
+    };
+    let took = WallTime {
+        this_s: started.elapsed().as_secs_f64(),
+        earlier,
+    };
+    drop(alive);
+    let results = write_report(&report_dir, &record, Some(&took))?;
     print_finished(&report_dir, &results);
     if !results.iter().any(|r| r.status == RunState::Done) {
         // A suite none of whose runs finished has no answer: a failure, not a success.
@@ -123,8 +136,7 @@ pub fn report_again(dir: &Path, suite: &Suite) -> Result<()> {
     };
     plan.suite.comparisons = suite.comparisons.clone();
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
-    let wall_s = report::recorded_wall_s(&summary);
-    let results = write_report(dir, &plan, wall_s)?;
+    let results = write_report(dir, &plan, WallTime::parse(&summary).as_ref())?;
     print_finished(dir, &results);
     Ok(())
 }
@@ -138,8 +150,13 @@ fn from_csv(dir: &Path, suite: &Suite) -> Result<()> {
         crate::sweep::verdicts::read_results_with(&dir.join("results.csv"), &suite.targets)?;
     let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
     let synthetic = summary.contains("budget `smoke`");
-    if let Some((plan, wall_s)) = PlanRecord::from_summary(suite, &summary) {
-        crate::sweep::summary::write_summary(&dir.join("summary.md"), &plan, &results, wall_s)?;
+    if let Some((plan, took)) = PlanRecord::from_summary(suite, &summary) {
+        crate::sweep::summary::write_summary(
+            &dir.join("summary.md"),
+            &plan,
+            &results,
+            took.as_ref(),
+        )?;
     }
     crate::sweep::charts::write_bars(dir, suite, &results, !synthetic)?;
     crate::sweep::charts::write_axis_charts(dir, suite, &results)?;
@@ -160,11 +177,15 @@ fn from_csv(dir: &Path, suite: &Suite) -> Result<()> {
 }
 
 /// Writes every file of a report directory from its plan: `results.csv`, `summary.md` and the
-/// charts; `wall_s` is how long this invocation took, when it ran the suite.
-pub fn write_report(dir: &Path, plan: &PlanRecord, wall_s: Option<f64>) -> Result<Vec<RunResult>> {
+/// charts; `took` is how long the suite's invocations took, when one of them ran it.
+pub fn write_report(
+    dir: &Path,
+    plan: &PlanRecord,
+    took: Option<&WallTime>,
+) -> Result<Vec<RunResult>> {
     let results = report::collect(plan);
     report::write_csv(&dir.join("results.csv"), plan, &results)?;
-    crate::sweep::summary::write_summary(&dir.join("summary.md"), plan, &results, wall_s)?;
+    crate::sweep::summary::write_summary(&dir.join("summary.md"), plan, &results, took)?;
     crate::sweep::charts::write_plots(dir, plan, &results)?;
     crate::sweep::charts::write_axis_plots(dir, plan, &results)?;
     Ok(results)

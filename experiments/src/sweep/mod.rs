@@ -22,3 +22,4 @@ pub mod search_report;
 pub mod summary;
 pub mod trials;
 pub mod verdicts;
+pub mod wall;

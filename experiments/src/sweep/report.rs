@@ -15,6 +15,7 @@ use crate::record::rundir::{EpochRow, RunDir, RunStatus, RunSummary, write_atomi
 use crate::sweep::plan::PlannedRun;
 use crate::sweep::runner::Executor;
 use crate::sweep::runstore::{RunState, RunStore};
+use crate::sweep::wall::WallTime;
 
 /// What `plan.json` in a report directory records: the suite, how it was run, its runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,7 +53,7 @@ impl PlanRecord {
     /// How a committed report was run, read back from its `summary.md`'s first lines (`- Base
     /// recipe …; budget …; dataset …; seeds 0–N per variant; executor …`, `- Command: …`,
     /// `- Made by …`, `this invocation took N s`); `None` when they are not there.
-    pub fn from_summary(suite: &Suite, summary: &str) -> Option<(PlanRecord, Option<f64>)> {
+    pub fn from_summary(suite: &Suite, summary: &str) -> Option<(PlanRecord, Option<WallTime>)> {
         let line = summary.lines().find(|l| l.starts_with("- Base recipe"))?;
         let field = |name: &str| {
             line.trim_end_matches('.')
@@ -77,7 +78,7 @@ impl PlanRecord {
                 .map(str::to_string)
         };
         let command = after("- Command: `")?.trim_end_matches('`').to_string();
-        let wall_s = recorded_wall_s(summary);
+        let took = WallTime::parse(summary);
         let plan = PlanRecord {
             suite: suite.clone(),
             budget,
@@ -90,7 +91,7 @@ impl PlanRecord {
             started: String::new(),
             binary: after("- Made by ").unwrap_or_default(),
         };
-        Some((plan, wall_s))
+        Some((plan, took))
     }
 }
 
@@ -306,14 +307,4 @@ pub fn values(results: &[RunResult], v: &str, m: Metric) -> Vec<f64> {
     finished(results, v)
         .filter_map(|r| r.values.get(&m).copied())
         .collect()
-}
-
-/// The wall time of the invocation that wrote `summary` (its `this invocation took N s`), so a
-/// rebuilt report keeps it.
-pub fn recorded_wall_s(summary: &str) -> Option<f64> {
-    summary
-        .split("this invocation took ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|s| s.parse().ok())
 }

@@ -12,6 +12,7 @@ use crate::record::rundir::write_atomic;
 use crate::sweep::report::{PlanRecord, RunResult, finished, values};
 use crate::sweep::runstore::RunState;
 use crate::sweep::verdicts::{difference, seeded};
+use crate::sweep::wall::WallTime;
 
 /// The note under the table: how to read Δ and the published numbers.
 const FOOTNOTE: &str = "\nΔ: difference of means to the variant's baseline (the suite's `baseline`, its `{axis}` \
@@ -25,9 +26,9 @@ pub fn write_summary(
     path: &Path,
     plan: &PlanRecord,
     results: &[RunResult],
-    wall_s: Option<f64>,
+    took: Option<&WallTime>,
 ) -> Result<()> {
-    let mut md = intro(plan, results, wall_s);
+    let mut md = intro(plan, results, took);
     md.push_str(&variant_table(&plan.suite, results, comparable(plan)));
     let judged = crate::sweep::verdicts::judge(&plan.suite, results)?;
     md.push_str(&crate::sweep::verdicts::section(&judged));
@@ -38,7 +39,7 @@ pub fn write_summary(
 }
 
 /// The title, the question, and how this report's runs were made and how long they took.
-fn intro(plan: &PlanRecord, results: &[RunResult], wall_s: Option<f64>) -> String {
+fn intro(plan: &PlanRecord, results: &[RunResult], took: Option<&WallTime>) -> String {
     let s = &plan.suite;
     let mut md = format!("# `{}`: {}\n\n{}\n\n", s.name, s.question, s.description);
     md.push_str(&format!(
@@ -66,10 +67,7 @@ fn intro(plan: &PlanRecord, results: &[RunResult], wall_s: Option<f64>) -> Strin
     md.push_str(&format!(
         "- Runs: {done} of {} finished{}.\n",
         results.len(),
-        wall_s.map_or(String::new(), |w| format!(
-            "; this invocation took {:.0} s",
-            w
-        ))
+        took.map_or(String::new(), |w| format!("; {}", w.phrase()))
     ));
     let run_time: f64 = results
         .iter()
