@@ -203,7 +203,7 @@ mod tests {
         ] {
             let phrase = wall.phrase();
             let line = format!("- Runs: 3 of 3 finished; {phrase}.\n- Training time: 5 s.\n");
-            let back = WallTime::parse(&line).unwrap();
+            let back = WallTime::parse(&line).expect("the phrase reads back");
             assert_eq!(back.earlier, wall.earlier, "{phrase}");
             assert_eq!(back.this_s, wall.this_s.round(), "{phrase}");
         }
