@@ -338,3 +338,83 @@ fn channels_last_kernels_equal_the_nchw_ones() {
         );
     }
 }
+
+/// Local response normalisation: the fused kernels (flex, forward and backward) against Burn's
+/// `LocalResponseNorm` (its generic backward) for AlexNet's constants and others, on inputs
+/// large enough that the window's sum matters (×10, as the PyTorch fixture), in both layouts:
+/// an NCHW input, and the channels-last output of a 1×1 identity convolution (where oneDNN
+/// makes activations NHWC). The kernel functions themselves, NHWC against NCHW, bit for bit.
+#[test]
+fn local_response_norm_equals_burns() {
+    use burn::nn::LocalResponseNormConfig;
+    use convlab_kernels::cpu::Nchw;
+    use convlab_kernels::layout::Layout;
+    use convlab_kernels::lrn::{LrnConst, backward, forward};
+    for (i, &([n, c, h, w], size, beta)) in [
+        ([2, 8, 4, 4], 5, 0.75),
+        ([1, 17, 5, 3], 5, 0.75),
+        ([3, 4, 2, 2], 3, 0.6),
+        ([2, 33, 3, 3], 4, 0.75),
+        ([1, 3, 6, 6], 1, 0.5),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (alpha, k) = (5e-4, 2.0);
+        let seed = 500 + i as u64;
+        let x = random([n, c, h, w], seed).mul_scalar(10.0);
+        let up = random([n, c, h, w], seed + 1);
+        let eye: Vec<f32> = (0..c * c)
+            .map(|j| if j / c == j % c { 1.0 } else { 0.0 })
+            .collect();
+        let eye = burn::tensor::TensorData::new(eye, [c, c, 1, 1]);
+        for through_conv in [false, true] {
+            let run = |ours: bool| {
+                let x = tracked(&x);
+                let input = if through_conv {
+                    let e = Tensor::<4>::from_data(eye.clone(), &device().autodiff());
+                    let opts = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+                    convlab_kernels::conv2d(x.clone(), e, None, opts)
+                } else {
+                    x.clone()
+                };
+                let y = if ours {
+                    convlab_kernels::lrn(input, size, alpha, beta, k)
+                } else {
+                    LocalResponseNormConfig::new(size)
+                        .with_alpha(alpha)
+                        .with_beta(beta)
+                        .with_k(k)
+                        .init()
+                        .forward(input)
+                };
+                let y_values = values(y.clone());
+                let grads = (y * tracked(&up).detach()).sum().backward();
+                (y_values, grad(&x, &grads))
+            };
+            let (ours, burn) = (run(true), run(false));
+            let what = format!(
+                "lrn {:?} size {size} beta {beta} conv {through_conv}",
+                [n, c, h, w]
+            );
+            assert_close(&format!("{what}: output"), &ours.0, &burn.0, TOL);
+            assert_close(&format!("{what}: grad x"), &ours.1, &burn.1, TOL);
+        }
+        let s = Nchw { n, c, h, w };
+        let p = LrnConst {
+            size,
+            alpha: alpha as f32,
+            beta: beta as f32,
+            k: k as f32,
+        };
+        let dims = [n, c, h, w];
+        let (xv, gv) = (values(x.clone()), values(up.clone()));
+        let (xt, gt) = (transpose(&xv, dims, false), transpose(&gv, dims, false));
+        let (ya, sa) = forward(&xv, s, Layout::Nchw, p);
+        let (yb, sb) = forward(&xt, s, Layout::Nhwc, p);
+        assert_eq!(transpose(&yb, dims, true), ya, "{dims:?}: NHWC output");
+        let da = backward(&xv, &gv, &sa, s, Layout::Nchw, p);
+        let db = backward(&xt, &gt, &sb, s, Layout::Nhwc, p);
+        assert_eq!(transpose(&db, dims, true), da, "{dims:?}: NHWC gradient");
+    }
+}

@@ -1,6 +1,5 @@
 use burn::module::Module;
-use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ShapeError;
@@ -40,10 +39,11 @@ impl LrnConfig {
     }
 }
 
-/// Parameter-free; its forward is its own rather than Burn's `LocalResponseNorm` (an average
-/// pool over `[N·H·W, 1, C]` and a general power): half-width AlexNet-CIFAR with LRN trained at
-/// 84–95 images/s with Burn's against 100–139 this way, one thread on flex beside a running
-/// suite (without LRN 197–343; `convlab bench --one`, the commit's message has the command).
+/// Parameter-free. Its forward is `convlab_kernels::lrn`: on flex, fused kernels in the
+/// activation's layout with their own backward, rather than Burn's `LocalResponseNorm` (an
+/// average pool over `[N·H·W, 1, C]` and a general power, each a pass of its own in both
+/// directions), which made half-width AlexNet-CIFAR with LRN train at a third of its speed
+/// without (see the kernels crate's `lrn` module for the numbers).
 #[derive(Module, Debug)]
 pub struct Lrn {
     #[module(skip)]
@@ -53,50 +53,12 @@ pub struct Lrn {
 impl Lrn {
     /// `[N, C, H, W]` → same shape: `x / (k + alpha / size · Σ_window x²)^beta`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let LrnConfig {
-            size,
-            alpha,
-            beta,
-            k,
-        } = self.config;
-        let [_, c, _, _] = x.dims();
-        // The window as a 1×1 convolution with a fixed band of ones (out channel o sums the
-        // squares of channels o − (size−1)/2 … o + size/2 that exist): one matrix product over
-        // the convolutions' own layout (channels last on flex), forward and backward.
-        let (before, after) = ((size - 1) / 2, size / 2);
-        let band: Vec<f32> = (0..c * c)
-            .map(|i| {
-                let (o, from) = (i / c, i % c);
-                f32::from(u8::from(from + before >= o && from <= o + after))
-            })
-            .collect();
-        let band = Tensor::<4>::from_data(TensorData::new(band, [c, c, 1, 1]), &x.device());
-        let sum = convlab_kernels::conv2d(
-            x.clone().square(),
-            band,
-            None,
-            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-        );
-        let base = sum.mul_scalar(alpha / size as f64).add_scalar(k);
-        x / power(base, beta)
+        let c = self.config;
+        convlab_kernels::lrn(x, c.size, c.alpha, c.beta, c.k)
     }
 
     pub fn config(&self) -> LrnConfig {
         self.config
-    }
-}
-
-/// `base^beta`. AlexNet's β = 0.75 as `√b · √√b` (and 0.5 as `√b`): a square root is one
-/// vector instruction, while a general power is a scalar library call per element and was most
-/// of the layer's time (forward and backward) on the CPU backends.
-fn power(base: Tensor<4>, beta: f64) -> Tensor<4> {
-    if beta == 0.75 {
-        let root = base.sqrt();
-        root.clone() * root.sqrt()
-    } else if beta == 0.5 {
-        base.sqrt()
-    } else {
-        base.powf_scalar(beta)
     }
 }
 

@@ -17,6 +17,7 @@ use crate::conv;
 use crate::cpu::{self, Nchw, Pool};
 use crate::host::{dims4, tensor, values};
 use crate::layout::{Layout, act_tensor, act_values, layout_of, values_in};
+use crate::lrn::{self, LrnConst, LrnSaved};
 
 #[backend_extension(Flex, Autodiff)]
 pub trait KernelOps: Backend {
@@ -48,6 +49,14 @@ pub trait KernelOps: Backend {
     /// `relu(a + b)` in one pass (a residual block's output), in `a`'s or `b`'s channels-last
     /// layout when either has it.
     fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Local response normalisation across channels (PyTorch's convention), in `x`'s layout.
+    fn cl_lrn(
+        x: FloatTensor<Self>,
+        size: usize,
+        alpha: f64,
+        beta: f64,
+        k: f64,
+    ) -> FloatTensor<Self>;
     /// `y = x·scale[c] + shift[c]` (+ ReLU) in one pass: evaluation-mode batch norm folded
     /// into a per-channel affine map. Not differentiable (plain devices only).
     fn cl_scale_shift(
@@ -129,9 +138,30 @@ fn relu_forward(x: &FlexTensor) -> (FlexTensor, Layout) {
     (act_tensor(cpu::relu(&v), dims4(x), layout), layout)
 }
 
+/// Local response normalisation on flex in `x`'s layout, with what its backward pass needs.
+fn lrn_forward(x: &FlexTensor, p: LrnConst) -> (FlexTensor, LrnSaved, Layout) {
+    let s = nchw(x);
+    let (xv, layout) = act_values(x);
+    let (y, saved) = lrn::forward(&xv, s, layout, p);
+    (act_tensor(y, dims4(x), layout), saved, layout)
+}
+
+fn lrn_const(size: usize, alpha: f64, beta: f64, k: f64) -> LrnConst {
+    LrnConst {
+        size,
+        alpha: alpha as f32,
+        beta: beta as f32,
+        k: k as f32,
+    }
+}
+
 impl KernelOps for Flex {
     fn cl_relu(x: FlexTensor) -> FlexTensor {
         relu_forward(&x).0
+    }
+
+    fn cl_lrn(x: FlexTensor, size: usize, alpha: f64, beta: f64, k: f64) -> FlexTensor {
+        lrn_forward(&x, lrn_const(size, alpha, beta, k)).0
     }
 
     fn cl_add_relu(a: FlexTensor, b: FlexTensor) -> FlexTensor {
@@ -315,6 +345,25 @@ impl Backward<Flex, 1> for ReluBackward {
 }
 
 #[derive(Debug)]
+struct LrnBackward;
+
+impl Backward<Flex, 1> for LrnBackward {
+    /// The input, the saved `s` and `s^−beta`, the constants, the layout.
+    type State = (FlexTensor, LrnSaved, LrnConst, Layout);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, saved, p, layout) = ops.state;
+        if let Some(node) = node_x {
+            let (xv, gv) = (values_in(&x, layout), values_in(&grad, layout));
+            let dx = lrn::backward(&xv, &gv, &saved, nchw(&x), layout, p);
+            grads.register::<Flex>(node.id, act_tensor(dx, dims4(&x), layout));
+        }
+    }
+}
+
+#[derive(Debug)]
 struct PoolBackward;
 
 impl Backward<Flex, 1> for PoolBackward {
@@ -337,6 +386,25 @@ impl Backward<Flex, 1> for PoolBackward {
 }
 
 impl<C: CheckpointStrategy> KernelOps for Ad<C> {
+    fn cl_lrn(
+        x: FloatTensor<Self>,
+        size: usize,
+        alpha: f64,
+        beta: f64,
+        k: f64,
+    ) -> FloatTensor<Self> {
+        let p = lrn_const(size, alpha, beta, k);
+        let (y, saved, layout) = lrn_forward(x.primitive(), p);
+        match LrnBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x.into_primitive(), saved, p, layout), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
     fn cl_relu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let (y, layout) = relu_forward(x.primitive());
         match ReluBackward

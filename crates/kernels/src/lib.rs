@@ -1,5 +1,5 @@
 //! The layer operations convlab's blocks call: 2-D convolution, batch norm (optionally fused
-//! with ReLU) and max pooling. Each one takes tensors on any backend; on flex it runs a kernel
+//! with ReLU), max pooling, ReLU and local response normalisation. Each one takes tensors on any backend; on flex it runs a kernel
 //! of this crate (plugged in through Burn's backend extensions, with its own backward pass),
 //! elsewhere it is Burn's own op. On flex with oneDNN, activations are channels-last in memory
 //! (see [`layout`]). The numbers are the same either way: tests compare every
@@ -12,10 +12,11 @@ mod dnnl;
 mod flex;
 mod host;
 pub mod layout;
+pub mod lrn;
 mod ops;
 
 pub use ops::{
-    BatchNormTrain, add_relu, batch_norm_eval, batch_norm_train, conv_engine, conv2d, enabled,
+    BatchNormTrain, add_relu, batch_norm_eval, batch_norm_train, conv_engine, conv2d, enabled, lrn,
     max_pool2d, relu,
 };
 

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::module;
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
-use burn::tensor::{DType, Tensor, activation};
+use burn::tensor::{DType, Tensor, TensorData, activation};
 
 use crate::flex::KernelOps;
 
@@ -175,4 +175,45 @@ pub fn relu(x: Tensor<4>) -> Tensor<4> {
         return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_relu(x.into_dispatch()));
     }
     activation::relu(x)
+}
+
+/// Local response normalisation across channels, PyTorch's `F.local_response_norm`:
+/// `x / (k + alpha/size · Σ_window x²)^beta` over `size` neighbouring channels (zero beyond the
+/// edges). On flex, fused kernels in the activation's layout (forward and backward); elsewhere
+/// tensor ops, the window's sum a 1×1 convolution with a band of ones.
+pub fn lrn(x: Tensor<4>, size: usize, alpha: f64, beta: f64, k: f64) -> Tensor<4> {
+    let size = size.max(1);
+    if on_flex(&x) {
+        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_lrn(
+            x.into_dispatch(),
+            size,
+            alpha,
+            beta,
+            k,
+        ));
+    }
+    let [_, c, _, _] = x.dims();
+    let (before, after) = ((size - 1) / 2, size / 2);
+    let band: Vec<f32> = (0..c * c)
+        .map(|i| {
+            let (o, from) = (i / c, i % c);
+            f32::from(u8::from(from + before >= o && from <= o + after))
+        })
+        .collect();
+    let band = Tensor::<4>::from_data(TensorData::new(band, [c, c, 1, 1]), &x.device());
+    let sum = module::conv2d(
+        x.clone().square(),
+        band,
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+    );
+    let base = sum.mul_scalar(alpha / size as f64).add_scalar(k);
+    // AlexNet's 0.75 as √b·√√b: square roots, not a general power per element.
+    let power = if beta == 0.75 {
+        let root = base.sqrt();
+        root.clone() * root.sqrt()
+    } else {
+        base.powf_scalar(beta)
+    };
+    x / power
 }
