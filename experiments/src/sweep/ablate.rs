@@ -101,7 +101,7 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
     // A local suite finished over several invocations: the interrupted ones count too (on a
     // cluster, the array's own accounting is the measure).
     let earlier = match record.executor.kind {
-        ExecutorKind::Local => wall::interrupted_before(&report_dir, &record),
+        ExecutorKind::Local => interrupted_before(&report_dir, &record),
         _ => vec![],
     };
     let took = WallTime {
@@ -119,6 +119,38 @@ pub fn ablate(opts: &AblateOptions) -> Result<PathBuf> {
         );
     }
     Ok(report_dir)
+}
+
+/// The interrupted invocations before the one reporting in `report_dir`: its sibling report
+/// directories (named by their start, so sorted by it) of the same plan (the same runs) that
+/// wrote no report, back to the last one that did. Their time is their heartbeat's.
+fn interrupted_before(report_dir: &Path, plan: &PlanRecord) -> Vec<(String, Option<f64>)> {
+    let (Some(parent), Some(this)) = (report_dir.parent(), report_dir.file_name()) else {
+        return vec![];
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return vec![];
+    };
+    let mut names: Vec<_> = entries
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.as_os_str() < this)
+        .collect();
+    names.sort();
+    let ids = |p: &PlanRecord| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let mut earlier = vec![];
+    for name in names.iter().rev() {
+        let dir = parent.join(name);
+        let Ok(Some(other)) = PlanRecord::read(&dir) else {
+            continue; // not a report directory (`runs`, `recipes`)
+        };
+        if ids(&other) != ids(plan) || dir.join("summary.md").exists() {
+            break;
+        }
+        earlier.push((name.to_string_lossy().into_owned(), wall::beat_s(&dir)));
+    }
+    earlier.reverse();
+    earlier
 }
 
 /// `convlab ablate report <dir>`: rebuilds a report directory from its `plan.json` and runs.

@@ -11,7 +11,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::record::rundir::write_atomic;
-use crate::sweep::report::PlanRecord;
 
 /// How often the heartbeat is rewritten: a killed invocation's time is known to within this.
 pub const BEAT: Duration = Duration::from_secs(30);
@@ -95,40 +94,8 @@ impl WallTime {
     }
 }
 
-/// The interrupted invocations before the one reporting in `report_dir`: its sibling report
-/// directories (named by their start, so sorted by it) of the same plan (the same runs) that
-/// wrote no report, back to the last one that did. Their time is their heartbeat's.
-pub fn interrupted_before(report_dir: &Path, plan: &PlanRecord) -> Vec<(String, Option<f64>)> {
-    let (Some(parent), Some(this)) = (report_dir.parent(), report_dir.file_name()) else {
-        return vec![];
-    };
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return vec![];
-    };
-    let mut names: Vec<_> = entries
-        .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n.as_os_str() < this)
-        .collect();
-    names.sort();
-    let ids = |p: &PlanRecord| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
-    let mut earlier = vec![];
-    for name in names.iter().rev() {
-        let dir = parent.join(name);
-        let Ok(Some(other)) = PlanRecord::read(&dir) else {
-            continue; // not a report directory (`runs`, `recipes`)
-        };
-        if ids(&other) != ids(plan) || dir.join("summary.md").exists() {
-            break;
-        }
-        earlier.push((name.to_string_lossy().into_owned(), beat_s(&dir)));
-    }
-    earlier.reverse();
-    earlier
-}
-
-/// The seconds an invocation's heartbeat last recorded.
-fn beat_s(dir: &Path) -> Option<f64> {
+/// The seconds an invocation's heartbeat (in its report directory `dir`) last recorded.
+pub fn beat_s(dir: &Path) -> Option<f64> {
     std::fs::read_to_string(dir.join(ALIVE))
         .ok()?
         .trim()
