@@ -50,13 +50,7 @@ pub trait KernelOps: Backend {
     /// layout when either has it.
     fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Local response normalisation across channels (PyTorch's convention), in `x`'s layout.
-    fn cl_lrn(
-        x: FloatTensor<Self>,
-        size: usize,
-        alpha: f64,
-        beta: f64,
-        k: f64,
-    ) -> FloatTensor<Self>;
+    fn cl_lrn(x: FloatTensor<Self>, p: LrnConst) -> FloatTensor<Self>;
     /// `y = x·scale[c] + shift[c]` (+ ReLU) in one pass: evaluation-mode batch norm folded
     /// into a per-channel affine map. Not differentiable (plain devices only).
     fn cl_scale_shift(
@@ -146,22 +140,13 @@ fn lrn_forward(x: &FlexTensor, p: LrnConst) -> (FlexTensor, LrnSaved, Layout) {
     (act_tensor(y, dims4(x), layout), saved, layout)
 }
 
-fn lrn_const(size: usize, alpha: f64, beta: f64, k: f64) -> LrnConst {
-    LrnConst {
-        size,
-        alpha: alpha as f32,
-        beta: beta as f32,
-        k: k as f32,
-    }
-}
-
 impl KernelOps for Flex {
     fn cl_relu(x: FlexTensor) -> FlexTensor {
         relu_forward(&x).0
     }
 
-    fn cl_lrn(x: FlexTensor, size: usize, alpha: f64, beta: f64, k: f64) -> FlexTensor {
-        lrn_forward(&x, lrn_const(size, alpha, beta, k)).0
+    fn cl_lrn(x: FlexTensor, p: LrnConst) -> FlexTensor {
+        lrn_forward(&x, p).0
     }
 
     fn cl_add_relu(a: FlexTensor, b: FlexTensor) -> FlexTensor {
@@ -386,14 +371,7 @@ impl Backward<Flex, 1> for PoolBackward {
 }
 
 impl<C: CheckpointStrategy> KernelOps for Ad<C> {
-    fn cl_lrn(
-        x: FloatTensor<Self>,
-        size: usize,
-        alpha: f64,
-        beta: f64,
-        k: f64,
-    ) -> FloatTensor<Self> {
-        let p = lrn_const(size, alpha, beta, k);
+    fn cl_lrn(x: FloatTensor<Self>, p: LrnConst) -> FloatTensor<Self> {
         let (y, saved, layout) = lrn_forward(x.primitive(), p);
         match LrnBackward
             .prepare::<C>([x.node()])

@@ -184,13 +184,13 @@ pub fn relu(x: Tensor<4>) -> Tensor<4> {
 pub fn lrn(x: Tensor<4>, size: usize, alpha: f64, beta: f64, k: f64) -> Tensor<4> {
     let size = size.max(1);
     if on_flex(&x) {
-        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_lrn(
-            x.into_dispatch(),
+        let p = crate::lrn::LrnConst {
             size,
-            alpha,
-            beta,
-            k,
-        ));
+            alpha: alpha as f32,
+            beta: beta as f32,
+            k: k as f32,
+        };
+        return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_lrn(x.into_dispatch(), p));
     }
     let [_, c, _, _] = x.dims();
     let (before, after) = ((size - 1) / 2, size / 2);
