@@ -138,13 +138,14 @@ fn interrupted_before(report_dir: &Path, plan: &PlanRecord) -> Vec<(String, Opti
         .collect();
     names.sort();
     let ids = |p: &PlanRecord| p.runs.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let mine = ids(plan);
     let mut earlier = vec![];
     for name in names.iter().rev() {
         let dir = parent.join(name);
         let Ok(Some(other)) = PlanRecord::read(&dir) else {
             continue; // not a report directory (`runs`, `recipes`)
         };
-        if ids(&other) != ids(plan) || dir.join("summary.md").exists() {
+        if ids(&other) != mine || dir.join("summary.md").exists() {
             break;
         }
         earlier.push((name.to_string_lossy().into_owned(), wall::beat_s(&dir)));

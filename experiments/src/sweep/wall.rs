@@ -5,8 +5,7 @@
 //! ones before it (back to the last invocation that wrote a report) to its own time.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,14 +29,6 @@ pub struct WallTime {
 }
 
 impl WallTime {
-    /// Only this invocation.
-    pub fn alone(this_s: f64) -> Self {
-        Self {
-            this_s,
-            earlier: vec![],
-        }
-    }
-
     /// Every invocation's seconds, summed (what is known of them).
     pub fn total_s(&self) -> f64 {
         self.this_s + self.earlier.iter().filter_map(|(_, s)| *s).sum::<f64>()
@@ -106,15 +97,15 @@ pub fn beat_s(dir: &Path) -> Option<f64> {
 /// Rewrites `<dir>/alive` with the seconds since `started` every [`BEAT`] until dropped, and
 /// once more then.
 pub struct Heartbeat {
-    stop: Arc<AtomicBool>,
+    /// Dropping it (with the heartbeat) wakes the thread for its last beat.
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Heartbeat {
     pub fn start(dir: &Path, started: Instant) -> Self {
         let path = dir.join(ALIVE);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = channel::<()>();
         let thread = std::thread::spawn(move || {
             // A heartbeat that cannot be written costs only the time of an interrupted
             // invocation, never the suite.
@@ -124,19 +115,14 @@ impl Heartbeat {
                     format!("{:.0}\n", started.elapsed().as_secs_f64()).as_bytes(),
                 );
             };
-            let mut last = Instant::now();
             beat();
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                if last.elapsed() >= BEAT {
-                    beat();
-                    last = Instant::now();
-                }
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(BEAT) {
+                beat();
             }
             beat();
         });
         Self {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         }
     }
@@ -144,7 +130,7 @@ impl Heartbeat {
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -158,7 +144,10 @@ mod tests {
     #[test]
     fn the_phrase_reads_back() {
         for wall in [
-            WallTime::alone(1234.4),
+            WallTime {
+                this_s: 1234.4,
+                earlier: vec![],
+            },
             WallTime {
                 this_s: 3000.0,
                 earlier: vec![("20261207-140903".into(), Some(3050.0))],
