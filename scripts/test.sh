@@ -54,6 +54,34 @@ if ! "$py_venv/bin/python" -c "import tensorboard, onnx, onnxruntime" >/dev/null
 fi
 export CONVLAB_PYTHON="$py_venv/bin/python"
 
+# oneDNN 3.x beside Debian's 2.6, for the test that compiles the oneDNN shim against both APIs
+# it speaks (tests/numerics/kernels.rs): PyPI's GNU-OpenMP build (its libdnnl needs only libgomp
+# and libstdc++), headers and the one library file the soname names, with libdnnl.so a link.
+onednn3="$HOME/.cache/convlab/onednn-3.2.0"
+if [ ! -e "$onednn3/lib/libdnnl.so.3" ] || [ ! -e "$onednn3/include/dnnl.hpp" ]; then
+  dnnl_start=$(date +%s)
+  wheels=$(mktemp -d)
+  "$py_venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$wheels" \
+    onednn-cpu-gomp==2023.2.0 onednn-devel-cpu-gomp==2023.2.0
+  rm -rf "$onednn3.tmp" && mkdir -p "$onednn3.tmp"
+  "$py_venv/bin/python" - "$wheels" "$onednn3.tmp" <<'EOF'
+import pathlib, sys, zipfile
+wheels, out = map(pathlib.Path, sys.argv[1:])
+for whl in wheels.glob("*.whl"):
+    with zipfile.ZipFile(whl) as z:
+        for name in z.namelist():
+            rest = name.split(".data/data/", 1)[-1] if ".data/data/" in name else None
+            if rest and (rest.startswith("include/") or rest == "lib/libdnnl.so.3"):
+                dest = out / rest
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(z.read(name))
+EOF
+  ln -s libdnnl.so.3 "$onednn3.tmp/lib/libdnnl.so"
+  rm -rf "$onednn3" "$wheels" && mv "$onednn3.tmp" "$onednn3"
+  echo "test.sh: unpacked oneDNN 3.2 (PyPI onednn-cpu-gomp) in $(( $(date +%s) - dnnl_start ))s"
+fi
+export CONVLAB_ONEDNN3="$onednn3"
+
 # A one-node Slurm cluster on this machine (scripts/slurm-one-node.sh; shared/reference has the
 # configuration), stopped again however the tests end.
 slurm_start=$(date +%s)

@@ -1,6 +1,8 @@
 //! Builds the oneDNN shim (`csrc/dnnl_shim.cpp`) when the `onednn` feature is on and oneDNN's
-//! headers are installed (Debian: `libdnnl-dev`), and sets `cfg(convlab_dnnl)`. Without them
-//! the crate still builds: flex then uses Burn's own convolution kernels, and the build says so.
+//! headers are installed (Debian: `libdnnl-dev`, 2.x or 3.x; elsewhere `DNNL_INCLUDE_DIR` and
+//! `DNNL_LIB_DIR`, with the library on the loader's path at run time), and sets
+//! `cfg(convlab_dnnl)`. Without them the crate still builds: flex then uses Burn's own
+//! convolution kernels, and the build says so.
 
 use std::path::Path;
 
@@ -29,7 +31,8 @@ fn main() {
         return;
     };
     println!("cargo:rerun-if-changed={include}/dnnl.hpp");
-    // The shim is written against oneDNN 2.x (Debian 12's 2.6); 3.x changed the C++ API.
+    // The shim speaks both C++ APIs: 2.x (Debian 12's 2.6, op descriptors) and 3.x (Debian
+    // 13's 3.7, PyPI's `onednn-cpu-gomp`), chosen by `DNNL_VERSION_MAJOR` when it compiles.
     let version = ["oneapi/dnnl/dnnl_version.h", "dnnl_version.h"]
         .iter()
         .filter_map(|f| std::fs::read_to_string(Path::new(&include).join(f)).ok())
@@ -38,9 +41,9 @@ fn main() {
         .lines()
         .find_map(|l| l.strip_prefix("#define DNNL_VERSION_MAJOR"))
         .map(|v| v.trim().to_string());
-    if major.as_deref() != Some("2") {
+    if !matches!(major.as_deref(), Some("2" | "3")) {
         println!(
-            "cargo:warning=oneDNN major version {} found in {include}; the shim needs 2.x: flex keeps Burn's slower convolutions",
+            "cargo:warning=oneDNN major version {} found in {include}; the shim needs 2.x or 3.x: flex keeps Burn's slower convolutions",
             major.as_deref().unwrap_or("unknown")
         );
         return;

@@ -108,6 +108,85 @@ fn conv2d_forward_and_gradients_equal_burns() {
     }
 }
 
+/// The oneDNN shim behind flex's convolutions speaks both of oneDNN's C++ APIs (2.x's op
+/// descriptors, 3.x's direct primitive descriptors). Its own reference test
+/// (`crates/kernels/csrc/test_shim.cpp`: forward, both gradients and the bias gradient against a
+/// naive double-precision convolution on 25 shapes — strides, asymmetric padding, dilation,
+/// groups, 1×1 to 11×11 — in six layouts from NCHW to NHWC end to end, a second thread, and bad
+/// parameters that must return an error) compiled and run against each: the system's oneDNN
+/// (Debian 12's 2.6) and PyPI's `onednn-cpu-gomp` 3.2, which `scripts/test.sh` unpacks into
+/// `$CONVLAB_ONEDNN3` (default `~/.cache/convlab/onednn-3.2.0`).
+#[test]
+fn the_onednn_shim_equals_a_reference_convolution_on_onednn_2_and_3() {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    let csrc = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/kernels/csrc");
+    let onednn3 = std::env::var_os("CONVLAB_ONEDNN3")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/convlab/onednn-3.2.0")
+        });
+    assert!(
+        onednn3.join("include/dnnl.hpp").is_file(),
+        "{}: no oneDNN 3.x (scripts/test.sh unpacks PyPI's onednn-cpu-gomp==2023.2.0 and \
+         onednn-devel-cpu-gomp==2023.2.0 there)",
+        onednn3.display()
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    // (expected version prefix, extra compiler arguments)
+    let include = format!("-I{}", onednn3.join("include").display());
+    let lib = onednn3.join("lib");
+    let builds = [
+        ("oneDNN 2.", vec![]),
+        (
+            "oneDNN 3.",
+            vec![
+                include,
+                format!("-L{}", lib.display()),
+                format!("-Wl,-rpath,{}", lib.display()),
+            ],
+        ),
+    ];
+    for (i, (version, extra)) in builds.iter().enumerate() {
+        let exe = dir.path().join(format!("test_shim_{i}"));
+        let out = Command::new("c++")
+            .args(["-O2", "-std=c++17"])
+            .args(extra)
+            .arg(csrc.join("dnnl_shim.cpp"))
+            .arg(csrc.join("test_shim.cpp"))
+            .args(["-ldnnl", "-o"])
+            .arg(&exe)
+            .output()
+            .expect("running c++ (scripts/test.sh installs g++ with libdnnl-dev)");
+        assert!(
+            out.status.success(),
+            "compiling the shim for {version}x: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = Command::new(&exe)
+            .env("OMP_WAIT_POLICY", "passive")
+            .output()
+            .expect("running test_shim");
+        let text = String::from_utf8_lossy(&run.stdout);
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(version),
+            "test_shim linked against {first:?}, expected {version}x"
+        );
+        let failures: Vec<&str> = text.lines().filter(|l| l.contains("FAIL")).collect();
+        assert!(
+            run.status.success() && text.contains("ALL PASSED"),
+            "{first}: test_shim failed:\n{}\n{}",
+            failures.join("\n"),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        // Six layouts × 25 shapes, plus one more at one thread.
+        let cases = text.lines().filter(|l| l.contains(" layout ")).count();
+        assert_eq!(cases, 151, "{first}: cases run");
+    }
+}
+
 #[test]
 fn batch_norm_and_fused_relu_equal_burns() {
     for (i, &[n, c, h, w]) in [[4, 3, 5, 5], [1, 8, 7, 7], [8, 16, 1, 1], [2, 5, 3, 2]]

@@ -4,7 +4,8 @@
 //   /tmp/bench_shim [threads=2] [filter-substring]   -- layer table
 //   /tmp/bench_shim --spin [threads=2]                -- spin-wait experiment
 // Run the spin experiment with OMP_WAIT_POLICY unset / =passive / =active to
-// compare (libgomp reads it at startup).
+// compare (libgomp reads it at startup).  Against another oneDNN (e.g. the
+// PyPI onednn-cpu-gomp 3.x wheels): -I<include> -L<lib> -Wl,-rpath,<lib>.
 // FLOP count per call (same for all three passes): 2*N*OC*OH*OW*(IC/G)*KH*KW.
 
 #include "dnnl_shim.h"
@@ -45,6 +46,10 @@ ConvlabConvParams params(const Layer &l) {
     p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = l.pad;
     p.dil_h = p.dil_w = 1; p.groups = 1;
     p.oh = p.ow = (l.hw + 2 * l.pad - l.k) / l.s + 1;
+    // CONVLAB_BENCH_LAYOUT=7: NHWC activations end to end (convlab's
+    // channels-last path); unset or 0: NCHW with oneDNN's blocked layouts.
+    const char *layout = std::getenv("CONVLAB_BENCH_LAYOUT");
+    p.layout = layout ? std::atoi(layout) : 0;
     return p;
 }
 
@@ -64,6 +69,11 @@ const Layer kLayers[] = {
     {"vgg 256->512 4x4", 128, 256, 4, 512, 3, 1, 1},
     {"vgg 512->512 4x4", 128, 512, 4, 512, 3, 1, 1},
     {"vgg 512->512 2x2", 128, 512, 2, 512, 3, 1, 1},
+    {"alex 3->64 32x32", 128, 3, 32, 64, 3, 1, 1},
+    {"alex 64->192 16x16", 128, 64, 16, 192, 3, 1, 1},
+    {"alex 192->384 8x8", 128, 192, 8, 384, 3, 1, 1},
+    {"alex 384->256 8x8", 128, 384, 8, 256, 3, 1, 1},
+    {"alex 256->256 8x8", 128, 256, 8, 256, 3, 1, 1},
 };
 
 struct Bufs { std::vector<float> x, w, y, dx, dw, dy; };

@@ -1,6 +1,17 @@
-// dnnl_shim.cpp -- oneDNN 2.6 (Debian libdnnl-dev 2.6.3) convolution shim for
-// convlab.  C ABI declared in dnnl_shim.h.  Build (standalone):
+// dnnl_shim.cpp -- oneDNN convolution shim for convlab: 2.x (Debian 12's
+// libdnnl-dev 2.6.3) or 3.x (Debian 13's 3.7, PyPI's onednn-cpu-gomp 3.2),
+// chosen by DNNL_VERSION_MAJOR.  C ABI declared in dnnl_shim.h.  Build
+// (standalone):
 //   g++ -O2 -std=c++17 -c dnnl_shim.cpp         (link with -ldnnl)
+//   test_shim.cpp checks it against a naive reference on every layout.
+//
+// 3.x dropped the op descriptors below: its primitive descriptors take the
+// same arguments (engine first, attr last, an empty memory::desc for "no
+// bias"); everything else here is the same API in both.  On a Zen 4 (NHWC)
+// 3.2 picks the same kernel families as 2.6 (brgconv forward, jit
+// backward-weights; brgconv instead of jit for backward-data) and was not
+// measurably faster (bench_shim at 1 thread beside other work: differences
+// within the rounds' spread), so Debian's 2.6 stays the default on Debian 12.
 //
 // oneDNN API used (v2.x "op descriptor" API, removed in v3.0):
 //   dnnl::engine(cpu, 0), dnnl::stream
@@ -292,6 +303,18 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
     primitive_attr attr;
     attr.set_scratchpad_mode(scratchpad_mode::user);
 
+    // The forward primitive descriptor (also the backward passes' hint).
+    // oneDNN 2.x builds it from an op descriptor; 3.x dropped those and takes
+    // the same arguments directly (an empty bias desc means no bias).
+#if DNNL_VERSION_MAJOR >= 3
+    const memory::desc no_bias;
+    auto fwd_pd = [&](const primitive_attr &a) {
+        return convolution_forward::primitive_desc(eng,
+                prop_kind::forward_training, algorithm::convolution_direct,
+                src_a, wei_a, has_bias ? bias_u : no_bias, dst_a, strides, dil,
+                pad_l, pad_r, a);
+    };
+#else
     auto fwd_d = has_bias
             ? convolution_forward::desc(prop_kind::forward_training,
                     algorithm::convolution_direct, src_a, wei_a, bias_u, dst_a,
@@ -299,6 +322,10 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
             : convolution_forward::desc(prop_kind::forward_training,
                     algorithm::convolution_direct, src_a, wei_a, dst_a,
                     strides, dil, pad_l, pad_r);
+    auto fwd_pd = [&](const primitive_attr &a) {
+        return convolution_forward::primitive_desc(fwd_d, a, eng);
+    };
+#endif
 
     auto e = std::make_shared<Entry>();
     auto add = [&](int id, int idx, bool out, const memory::desc &user,
@@ -325,7 +352,7 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
 
     switch (kind) {
         case FWD: {
-            convolution_forward::primitive_desc pd(fwd_d, attr, eng);
+            convolution_forward::primitive_desc pd = fwd_pd(attr);
             e->prim = convolution_forward(pd);
             add(DNNL_ARG_SRC, 0, false, src_u, pd.src_desc());
             add(DNNL_ARG_WEIGHTS, 1, false, wei_u, pd.weights_desc());
@@ -335,10 +362,16 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
             break;
         }
         case BWD_DATA: {
-            convolution_forward::primitive_desc hint(fwd_d, eng);
+            auto hint = fwd_pd(primitive_attr());
+#if DNNL_VERSION_MAJOR >= 3
+            convolution_backward_data::primitive_desc pd(eng,
+                    algorithm::convolution_direct, src_a, wei_a, dst_a,
+                    strides, dil, pad_l, pad_r, hint, attr);
+#else
             convolution_backward_data::desc d(algorithm::convolution_direct,
                     src_a, wei_a, dst_a, strides, dil, pad_l, pad_r);
             convolution_backward_data::primitive_desc pd(d, attr, eng, hint);
+#endif
             e->prim = convolution_backward_data(pd);
             add(DNNL_ARG_DIFF_DST, 0, false, dst_u, pd.diff_dst_desc());
             add(DNNL_ARG_WEIGHTS, 1, false, wei_u, pd.weights_desc());
@@ -347,7 +380,13 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
             break;
         }
         case BWD_WEIGHTS: {
-            convolution_forward::primitive_desc hint(fwd_d, eng);
+            auto hint = fwd_pd(primitive_attr());
+#if DNNL_VERSION_MAJOR >= 3
+            convolution_backward_weights::primitive_desc pd(eng,
+                    algorithm::convolution_direct, src_a, wei_a,
+                    has_bias ? bias_u : no_bias, dst_a, strides, dil, pad_l,
+                    pad_r, hint, attr);
+#else
             auto d = has_bias
                     ? convolution_backward_weights::desc(
                             algorithm::convolution_direct, src_a, wei_a, bias_u,
@@ -356,6 +395,7 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
                             algorithm::convolution_direct, src_a, wei_a, dst_a,
                             strides, dil, pad_l, pad_r);
             convolution_backward_weights::primitive_desc pd(d, attr, eng, hint);
+#endif
             e->prim = convolution_backward_weights(pd);
             add(DNNL_ARG_SRC, 0, false, src_u, pd.src_desc());
             add(DNNL_ARG_DIFF_DST, 1, false, dst_u, pd.diff_dst_desc());

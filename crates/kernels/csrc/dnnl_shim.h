@@ -1,5 +1,5 @@
 /*
- * dnnl_shim.h -- C ABI around oneDNN (libdnnl 2.6.x) 2-D convolution
+ * dnnl_shim.h -- C ABI around oneDNN (libdnnl 2.6+ or 3.x) 2-D convolution
  * forward / backward-data / backward-weights, for convlab's Rust kernels crate.
  *
  * Tensor conventions (all float32, dense, row-major / C-contiguous, PyTorch

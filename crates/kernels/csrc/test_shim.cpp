@@ -101,18 +101,41 @@ void expect_ok(int st, const char *err, const std::string &ctx) {
     }
 }
 
-void run_case(const Case &c, std::mt19937 &rng, int repeat) {
-    const P p = make(c);
+// [n, c, h, w] <-> [n, h, w, c]
+std::vector<float> nhwc(const std::vector<float> &v, i64 n, i64 c, i64 hw,
+        bool inverse) {
+    std::vector<float> out(v.size());
+    for (i64 b = 0; b < n; ++b)
+        for (i64 ch = 0; ch < c; ++ch)
+            for (i64 i = 0; i < hw; ++i) {
+                const i64 nchw = (b * c + ch) * hw + i, hwc = (b * hw + i) * c + ch;
+                if (inverse) out[nchw] = v[hwc];
+                else out[hwc] = v[nchw];
+            }
+    return out;
+}
+
+// `layout`: the CONVLAB_DNNL_*_NHWC bits the shim is called with; the
+// reference is computed on NCHW and the shim's NHWC tensors converted.
+void run_case(const Case &c, std::mt19937 &rng, int repeat, i64 layout = 0) {
+    P p = make(c);
+    p.layout = layout;
+    const bool xl = layout & CONVLAB_DNNL_X_NHWC, yl = layout & CONVLAB_DNNL_Y_NHWC;
+    const i64 ihw = p.ih * p.iw, ohw = p.oh * p.ow;
+    auto in_x = [&](const std::vector<float> &v) { return xl ? nhwc(v, p.n, p.ic, ihw, false) : v; };
+    auto in_y = [&](const std::vector<float> &v) { return yl ? nhwc(v, p.n, p.oc, ohw, false) : v; };
+    auto out_x = [&](const std::vector<float> &v) { return xl ? nhwc(v, p.n, p.ic, ihw, true) : v; };
+    auto out_y = [&](const std::vector<float> &v) { return yl ? nhwc(v, p.n, p.oc, ohw, true) : v; };
     char ctx_buf[256];
     std::snprintf(ctx_buf, sizeof ctx_buf,
             "n%lld ic%lld %lldx%lld oc%lld k%lldx%lld s%lld,%lld pad t%lld l%lld "
-            "b%lld r%lld dil%lld g%lld %s -> %lldx%lld [%s]",
+            "b%lld r%lld dil%lld g%lld %s -> %lldx%lld layout %lld [%s]",
             (long long)p.n, (long long)p.ic, (long long)p.ih, (long long)p.iw,
             (long long)p.oc, (long long)p.kh, (long long)p.kw,
             (long long)p.stride_h, (long long)p.stride_w, (long long)p.pad_top,
             (long long)p.pad_left, (long long)p.pad_bottom, (long long)p.pad_right,
             (long long)p.dil_h, (long long)p.groups, c.bias ? "bias" : "nobias",
-            (long long)p.oh, (long long)p.ow, c.note);
+            (long long)p.oh, (long long)p.ow, (long long)layout, c.note);
     const std::string ctx = ctx_buf;
     const size_t nx = p.n * p.ic * p.ih * p.iw, ny = p.n * p.oc * p.oh * p.ow;
     const size_t nw = p.oc * (p.ic / p.groups) * p.kh * p.kw;
@@ -134,15 +157,18 @@ void run_case(const Case &c, std::mt19937 &rng, int repeat) {
         const float nan = NAN; // outputs pre-filled: must be overwritten
         std::vector<float> y(ny, nan), dx(nx, nan), dw(nw, nan), db(p.oc, nan);
         char err[512];
-        expect_ok(convlab_dnnl_conv2d_fwd(&p, x.data(), w.data(),
+        const std::vector<float> ux = in_x(x), udy = in_y(dy);
+        expect_ok(convlab_dnnl_conv2d_fwd(&p, ux.data(), w.data(),
                           c.bias ? b.data() : nullptr, y.data(), err, sizeof err),
                 err, ctx);
-        expect_ok(convlab_dnnl_conv2d_bwd_data(&p, dy.data(), w.data(), dx.data(),
+        expect_ok(convlab_dnnl_conv2d_bwd_data(&p, udy.data(), w.data(), dx.data(),
                           err, sizeof err),
                 err, ctx);
-        expect_ok(convlab_dnnl_conv2d_bwd_weights(&p, x.data(), dy.data(),
+        expect_ok(convlab_dnnl_conv2d_bwd_weights(&p, ux.data(), udy.data(),
                           dw.data(), c.bias ? db.data() : nullptr, err, sizeof err),
                 err, ctx);
+        y = out_y(y);
+        dx = out_x(dx);
         e[0] = std::max(e[0], rel_err(y, ry));
         e[1] = std::max(e[1], rel_err(dx, rdx));
         e[2] = std::max(e[2], rel_err(dw, rdw));
@@ -211,7 +237,10 @@ int main() {
         {3, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, false, "resnet stem 3->16"},
     };
     std::mt19937 rng(12345);
-    for (const Case &c : cases) run_case(c, rng, 2);
+    // Every case NCHW with oneDNN's layouts inside (0), NHWC end to end as
+    // convlab's channels-last path calls it (7), and the mixed ones.
+    for (i64 layout : {0, 7, 3, 4, 1, 6})
+        for (const Case &c : cases) run_case(c, rng, layout == 0 ? 2 : 1, layout);
     // Threading: set 1 thread, rerun a case (new cache key), restore 2.
     convlab_dnnl_set_threads(1);
     run_case(cases[19], rng, 1);
