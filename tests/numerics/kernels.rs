@@ -300,7 +300,7 @@ fn max_pooling_and_its_gradient_equal_burns() {
 }
 
 /// `[N, C, H, W]` values → `[N, H, W, C]` (or back, with `inverse`).
-fn transpose(v: &[f32], [n, c, h, w]: [usize; 4], inverse: bool) -> Vec<f32> {
+pub(crate) fn transpose(v: &[f32], [n, c, h, w]: [usize; 4], inverse: bool) -> Vec<f32> {
     let mut out = vec![0f32; v.len()];
     for a in 0..n {
         for k in 0..c {
@@ -478,6 +478,20 @@ fn local_response_norm_equals_burns() {
             );
             assert_close(&format!("{what}: output"), &ours.0, &burn.0, TOL);
             assert_close(&format!("{what}: grad x"), &ours.1, &burn.1, TOL);
+            // Inference (no backward pass to feed: flex without autodiff, and an untracked
+            // tensor under autodiff) takes the one-buffer pass, with the same output.
+            for dev in [device(), device().autodiff()] {
+                let x = Tensor::<4>::from_data(x.to_data(), &dev);
+                let input = if through_conv {
+                    let e = Tensor::<4>::from_data(eye.clone(), &dev);
+                    let opts = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+                    convlab_kernels::conv2d(x, e, None, opts)
+                } else {
+                    x
+                };
+                let y = values(convlab_kernels::lrn(input, size, alpha, beta, k));
+                assert_eq!(y, ours.0, "{what}: inference output");
+            }
         }
         let s = Nchw { n, c, h, w };
         let p = LrnConst {

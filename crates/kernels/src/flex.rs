@@ -140,13 +140,19 @@ fn lrn_forward(x: &FlexTensor, p: LrnConst) -> (FlexTensor, LrnSaved, Layout) {
     (act_tensor(y, dims4(x), layout), saved, layout)
 }
 
+/// Local response normalisation's output alone (no backward pass to feed).
+fn lrn_infer(x: &FlexTensor, p: LrnConst) -> FlexTensor {
+    let (xv, layout) = act_values(x);
+    act_tensor(lrn::infer(&xv, nchw(x), layout, p), dims4(x), layout)
+}
+
 impl KernelOps for Flex {
     fn cl_relu(x: FlexTensor) -> FlexTensor {
         relu_forward(&x).0
     }
 
     fn cl_lrn(x: FlexTensor, p: LrnConst) -> FlexTensor {
-        lrn_forward(&x, p).0
+        lrn_infer(&x, p)
     }
 
     fn cl_add_relu(a: FlexTensor, b: FlexTensor) -> FlexTensor {
@@ -372,14 +378,16 @@ impl Backward<Flex, 1> for PoolBackward {
 
 impl<C: CheckpointStrategy> KernelOps for Ad<C> {
     fn cl_lrn(x: FloatTensor<Self>, p: LrnConst) -> FloatTensor<Self> {
-        let (y, saved, layout) = lrn_forward(x.primitive(), p);
         match LrnBackward
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((x.into_primitive(), saved, p, layout), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
+            OpsKind::Tracked(prep) => {
+                let (y, saved, layout) = lrn_forward(x.primitive(), p);
+                prep.finish((x.into_primitive(), saved, p, layout), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(lrn_infer(x.primitive(), p)),
         }
     }
 

