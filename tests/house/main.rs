@@ -9,6 +9,9 @@
 //!   file may import from its own floor and the ones below it, never from a floor above.
 //! - Every folder of `experiments/src` is a declared floor, and every floor has a folder (a
 //!   new folder must take its place in the order here).
+//! - No unit test sits in a library that Cargo never tests (`[lib] test = false`, which every
+//!   crate here sets to keep test binaries few): such a test would never run; tests go in the
+//!   `tests/` binaries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -340,5 +343,31 @@ fn the_rules_see_an_upward_arrow_and_a_cycle() {
             "run::model::load".to_string(),
             "base::table::new".to_string()
         ]
+    );
+}
+
+#[test]
+fn no_unit_test_sits_where_cargo_never_runs_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut hidden = Vec::new();
+    for src in CRATES {
+        let manifest = std::fs::read_to_string(root.join(src).join("../Cargo.toml"))
+            .expect("the crate's Cargo.toml");
+        let lib = manifest
+            .split("\n[")
+            .find(|section| section.starts_with("lib]"))
+            .unwrap_or_default();
+        if !lib.lines().any(|l| l.replace(' ', "") == "test=false") {
+            continue;
+        }
+        for (module, text) in modules(&root.join(src)) {
+            if text.contains("#[test]") || text.contains("#[cfg(test)]") {
+                hidden.push(format!("{src}: {module}"));
+            }
+        }
+    }
+    assert!(
+        hidden.is_empty(),
+        "unit tests in libraries with `[lib] test = false` never run (move them to tests/): {hidden:?}"
     );
 }

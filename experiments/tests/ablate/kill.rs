@@ -6,6 +6,7 @@
 
 use super::*;
 use convlab_experiments::record::rundir::{EpochRow, RunDir};
+use convlab_experiments::sweep::wall::WallTime;
 
 /// SplitMix64 fractions in [0.05, 0.95): the kill points, replayable from the seed.
 fn fractions(seed: u64, n: usize) -> Vec<f64> {
@@ -321,4 +322,38 @@ fn ablate_and_search_killed_at_random_points_finish_with_the_same_numbers() {
             );
         }
     }
+}
+
+/// A report's wall-time phrase (this invocation, the interrupted ones before it) reads back.
+#[test]
+fn the_wall_time_phrase_reads_back() {
+    for wall in [
+        WallTime {
+            this_s: 1234.4,
+            earlier: vec![],
+        },
+        WallTime {
+            this_s: 3000.0,
+            earlier: vec![("20261207-140903".into(), Some(3050.0))],
+        },
+        WallTime {
+            this_s: 10.0,
+            earlier: vec![("a".into(), None), ("b".into(), Some(5.0))],
+        },
+    ] {
+        let phrase = wall.phrase();
+        let line = format!("- Runs: 3 of 3 finished; {phrase}.\n- Training time: 5 s.\n");
+        let back = WallTime::parse(&line).expect("the phrase reads back");
+        assert_eq!(back.earlier, wall.earlier, "{phrase}");
+        assert_eq!(back.this_s, wall.this_s.round(), "{phrase}");
+    }
+    let two = WallTime {
+        this_s: 10.0,
+        earlier: vec![("a".into(), None), ("b".into(), Some(5.0))],
+    };
+    assert_eq!(
+        two.phrase(),
+        "this invocation took 10 s, after 2 interrupted invocations (`a` time unknown, `b` 5 s): at least 15 s in all"
+    );
+    assert_eq!(WallTime::parse("no time here"), None);
 }
