@@ -256,6 +256,68 @@ fn batch_norm_and_fused_relu_equal_burns() {
     }
 }
 
+/// Evaluation's conv → batch norm → ReLU with the batch norm folded into the convolution and the
+/// ReLU as oneDNN's post-op (`conv2d_bn_eval` on a plain flex device) equals Burn's convolution,
+/// batch norm and ReLU, on every convolution case of the table, with and without bias and ReLU,
+/// for an NCHW input and for a channels-last one (the output of a 1×1 identity convolution).
+#[test]
+fn conv_with_batch_norm_folded_for_evaluation_equals_burns() {
+    for (i, &(n, ci, co, h, w, k, s, [pt, pl, pb, pr], g, with_bias)) in
+        CONV_CASES.iter().enumerate()
+    {
+        let seed = 150 + i as u64;
+        let x = random([n, ci, h, w], seed);
+        let eye: Vec<f32> = (0..ci * ci)
+            .map(|j| f32::from(u8::from(j / ci == j % ci)))
+            .collect();
+        let eye = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(eye, [ci, ci, 1, 1]),
+            &device(),
+        );
+        let x_cl = convlab_kernels::conv2d(
+            x.clone(),
+            eye,
+            None,
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        );
+        let wt = random([co, ci / g, k, k], seed + 1);
+        let b = with_bias.then(|| random([co], seed + 2));
+        let (gamma, beta) = (random([co], seed + 3), random([co], seed + 4));
+        let (mean, var) = (random([co], seed + 5), random([co], seed + 6).abs());
+        let opts = ConvOptions::new_with_padding([s, s], [(pt, pb), (pl, pr)], [1, 1], g);
+        for relu in [false, true] {
+            let burn = module::batch_norm(
+                module::conv2d(x.clone(), wt.clone(), b.clone(), opts.clone()),
+                gamma.clone(),
+                beta.clone(),
+                mean.clone(),
+                var.clone(),
+                1e-5,
+            );
+            let burn = values(if relu { activation::relu(burn) } else { burn });
+            for (layout, input) in [("nchw", &x), ("channels-last", &x_cl)] {
+                let bn = convlab_kernels::BatchNormEval {
+                    gamma: gamma.clone(),
+                    beta: beta.clone(),
+                    mean: mean.clone(),
+                    variance: var.clone(),
+                    epsilon: 1e-5,
+                };
+                let ours = convlab_kernels::conv2d_bn_eval(
+                    input.clone(),
+                    wt.clone(),
+                    b.clone(),
+                    bn,
+                    opts.clone(),
+                    relu,
+                );
+                let what = format!("conv case {i} {:?} relu {relu} {layout}", CONV_CASES[i]);
+                assert_close(&what, &values(ours), &burn, TOL);
+            }
+        }
+    }
+}
+
 #[test]
 fn max_pooling_and_its_gradient_equal_burns() {
     // (kernel, stride, padding, ceil)

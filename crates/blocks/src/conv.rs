@@ -247,12 +247,28 @@ impl ConvBnAct {
             self.conv.dilation,
             self.conv.groups,
         );
-        let x = convlab_kernels::conv2d(
-            x,
-            self.conv.weight.val(),
-            self.conv.bias.as_ref().map(|b| b.val()),
-            options,
-        );
+        let bias = self.conv.bias.as_ref().map(|b| b.val());
+        match &self.bn {
+            // Evaluation without autodiff: the batch norm folded into the convolution, and
+            // its ReLU in the same pass (on flex; the same two ops elsewhere).
+            Some(bn)
+                if !x.device().is_autodiff()
+                    && matches!(self.activation, Activation::Relu | Activation::Identity) =>
+            {
+                let params = bn.eval_params(&x.device());
+                let relu = self.activation == Activation::Relu;
+                return convlab_kernels::conv2d_bn_eval(
+                    x,
+                    self.conv.weight.val(),
+                    bias,
+                    params,
+                    options,
+                    relu,
+                );
+            }
+            _ => {}
+        }
+        let x = convlab_kernels::conv2d(x, self.conv.weight.val(), bias, options);
         match &self.bn {
             // ReLU fused into the batch norm where it follows it.
             Some(bn) if self.activation == Activation::Relu => bn.forward(x, true),

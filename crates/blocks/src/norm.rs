@@ -41,19 +41,36 @@ impl BatchNorm2d {
 
     /// `[N, C, H, W]` → same shape; `relu` fuses the activation that follows.
     pub fn forward(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
-        if x.device().is_autodiff() && self.training.is_enabled() {
+        if self.uses_batch_statistics(&x) {
             self.forward_train(x, relu)
         } else {
-            let device = x.device();
+            let bn = self.eval_params(&x.device());
             convlab_kernels::batch_norm_eval(
                 x,
-                self.gamma.val(),
-                self.beta.val(),
-                self.running_mean.value().to_device(&device),
-                self.running_var.value().to_device(&device),
-                self.epsilon,
+                bn.gamma,
+                bn.beta,
+                bn.mean,
+                bn.variance,
+                bn.epsilon,
                 relu,
             )
+        }
+    }
+
+    /// Whether `forward` normalises `x` with its batch's statistics (training on an autodiff
+    /// device) rather than the running ones.
+    pub fn uses_batch_statistics(&self, x: &Tensor<4>) -> bool {
+        x.device().is_autodiff() && self.training.is_enabled()
+    }
+
+    /// γ, β and the running statistics on `device`: what evaluation normalises with.
+    pub fn eval_params(&self, device: &Device) -> convlab_kernels::BatchNormEval {
+        convlab_kernels::BatchNormEval {
+            gamma: self.gamma.val(),
+            beta: self.beta.val(),
+            mean: self.running_mean.value().to_device(device),
+            variance: self.running_var.value().to_device(device),
+            epsilon: self.epsilon,
         }
     }
 

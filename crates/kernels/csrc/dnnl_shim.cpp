@@ -119,7 +119,9 @@ using namespace dnnl;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-enum Kind : int { FWD = 0, BWD_DATA = 1, BWD_WEIGHTS = 2 };
+// FWD_RELU: the forward pass with a ReLU post-op (inference: relu(conv + b) in
+// one pass over the output).
+enum Kind : int { FWD = 0, BWD_DATA = 1, BWD_WEIGHTS = 2, FWD_RELU = 3 };
 
 struct InvalidArg : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -351,8 +353,22 @@ std::shared_ptr<Entry> build(const ConvlabConvParams &p, Kind kind,
     };
 
     switch (kind) {
-        case FWD: {
-            convolution_forward::primitive_desc pd = fwd_pd(attr);
+        case FWD:
+        case FWD_RELU: {
+            // A fresh attr: primitive_attr is a handle, and the reorders' attr
+            // must stay without post-ops.
+            primitive_attr conv_attr;
+            conv_attr.set_scratchpad_mode(scratchpad_mode::user);
+            if (kind == FWD_RELU) {
+                post_ops po;
+#if DNNL_VERSION_MAJOR >= 3
+                po.append_eltwise(algorithm::eltwise_relu, 0.f, 0.f);
+#else
+                po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+#endif
+                conv_attr.set_post_ops(po);
+            }
+            convolution_forward::primitive_desc pd = fwd_pd(conv_attr);
             e->prim = convolution_forward(pd);
             add(DNNL_ARG_SRC, 0, false, src_u, pd.src_desc());
             add(DNNL_ARG_WEIGHTS, 1, false, wei_u, pd.weights_desc());
@@ -504,22 +520,35 @@ int guarded(char *err, size_t len, const char *fn, F &&f) {
     }
 }
 
+// The forward passes: FWD or FWD_RELU.
+int forward(Kind kind, const char *fn, const ConvlabConvParams *p,
+        const float *x, const float *w, const float *b, float *y, char *err,
+        size_t err_len) {
+    return guarded(err, err_len, fn, [&] {
+        validate(p);
+        require(x, "x");
+        require(w, "w");
+        require(y, "y");
+        auto e = get_entry(*p, kind, b != nullptr, apply_threads());
+        void *ptrs[4] = {const_cast<float *>(x), const_cast<float *>(w),
+                const_cast<float *>(b), y};
+        run(*e, ptrs);
+    });
+}
+
 } // namespace
 
 extern "C" {
 
 int convlab_dnnl_conv2d_fwd(const ConvlabConvParams *p, const float *x,
         const float *w, const float *b, float *y, char *err, size_t err_len) {
-    return guarded(err, err_len, "convlab_dnnl_conv2d_fwd", [&] {
-        validate(p);
-        require(x, "x");
-        require(w, "w");
-        require(y, "y");
-        auto e = get_entry(*p, FWD, b != nullptr, apply_threads());
-        void *ptrs[4] = {const_cast<float *>(x), const_cast<float *>(w),
-                const_cast<float *>(b), y};
-        run(*e, ptrs);
-    });
+    return forward(FWD, "convlab_dnnl_conv2d_fwd", p, x, w, b, y, err, err_len);
+}
+
+int convlab_dnnl_conv2d_fwd_relu(const ConvlabConvParams *p, const float *x,
+        const float *w, const float *b, float *y, char *err, size_t err_len) {
+    return forward(FWD_RELU, "convlab_dnnl_conv2d_fwd_relu", p, x, w, b, y, err,
+            err_len);
 }
 
 int convlab_dnnl_conv2d_bwd_data(const ConvlabConvParams *p, const float *dy,
@@ -593,7 +622,7 @@ int convlab_dnnl_impl_name(const ConvlabConvParams *p, int kind, int has_bias,
         char *buf, size_t buf_len) {
     return guarded(buf, buf_len, "convlab_dnnl_impl_name", [&] {
         validate(p);
-        if (kind < FWD || kind > BWD_WEIGHTS) bad("kind = %d not in 0..2", kind);
+        if (kind < FWD || kind > FWD_RELU) bad("kind = %d not in 0..3", kind);
         auto e = get_entry(*p, Kind(kind), has_bias != 0 && kind != BWD_DATA,
                 apply_threads());
         std::string s = e->impl;

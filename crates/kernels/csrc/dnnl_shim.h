@@ -69,6 +69,12 @@ int convlab_dnnl_conv2d_fwd(const ConvlabConvParams *p, const float *x,
         const float *w, const float *b_or_null, float *y, char *err,
         size_t err_len);
 
+/* y = max(conv(x, w) + b, 0) in one pass (ReLU as oneDNN's post-op): the
+ * inference path of conv -> batch norm (folded into w and b) -> ReLU. */
+int convlab_dnnl_conv2d_fwd_relu(const ConvlabConvParams *p, const float *x,
+        const float *w, const float *b_or_null, float *y, char *err,
+        size_t err_len);
+
 /* dx = dL/dx given dy = dL/dy. */
 int convlab_dnnl_conv2d_bwd_data(const ConvlabConvParams *p, const float *dy,
         const float *w, float *dx, char *err, size_t err_len);

@@ -84,7 +84,7 @@ std::vector<float> rnd(size_t n, std::mt19937 &rng) {
 
 const double kTol = 1e-5;
 int g_fail = 0;
-double g_worst[4] = {0, 0, 0, 0}; // fwd, bwd_data, bwd_weights (dw), db
+double g_worst[5] = {0, 0, 0, 0, 0}; // fwd, bwd_data, bwd_weights (dw), db, fwd_relu
 
 void check(const char *what, double e, int slot, const std::string &ctx) {
     g_worst[slot] = std::max(g_worst[slot], e);
@@ -139,7 +139,7 @@ void run_case(const Case &c, std::mt19937 &rng, int repeat, i64 layout = 0) {
     const std::string ctx = ctx_buf;
     const size_t nx = p.n * p.ic * p.ih * p.iw, ny = p.n * p.oc * p.oh * p.ow;
     const size_t nw = p.oc * (p.ic / p.groups) * p.kh * p.kw;
-    double e[4] = {0, 0, 0, 0};
+    double e[5] = {0, 0, 0, 0, 0};
     for (int r = 0; r < repeat; ++r) { // r > 0: cache hit with new data
         auto x = rnd(nx, rng), w = rnd(nw, rng), b = rnd(p.oc, rng), dy = rnd(ny, rng);
         std::vector<double> ry(ny, 0), rdx(nx, 0), rdw(nw, 0), rdb(p.oc, 0);
@@ -167,7 +167,15 @@ void run_case(const Case &c, std::mt19937 &rng, int repeat, i64 layout = 0) {
         expect_ok(convlab_dnnl_conv2d_bwd_weights(&p, ux.data(), udy.data(),
                           dw.data(), c.bias ? db.data() : nullptr, err, sizeof err),
                 err, ctx);
+        std::vector<float> yr(ny, nan);
+        expect_ok(convlab_dnnl_conv2d_fwd_relu(&p, ux.data(), w.data(),
+                          c.bias ? b.data() : nullptr, yr.data(), err, sizeof err),
+                err, ctx);
         y = out_y(y);
+        yr = out_y(yr);
+        std::vector<double> rr(ry);
+        for (double &v : rr) v = std::max(v, 0.0);
+        e[4] = std::max(e[4], rel_err(yr, rr));
         dx = out_x(dx);
         e[0] = std::max(e[0], rel_err(y, ry));
         e[1] = std::max(e[1], rel_err(dx, rdx));
@@ -178,12 +186,13 @@ void run_case(const Case &c, std::mt19937 &rng, int repeat, i64 layout = 0) {
             ++g_fail;
         }
     }
-    std::printf("%-86s fwd %.1e  bwd_d %.1e  bwd_w %.1e  db %.1e\n", ctx.c_str(),
-            e[0], e[1], e[2], e[3]);
+    std::printf("%-86s fwd %.1e  relu %.1e  bwd_d %.1e  bwd_w %.1e  db %.1e\n",
+            ctx.c_str(), e[0], e[4], e[1], e[2], e[3]);
     check("fwd", e[0], 0, ctx);
     check("bwd_data", e[1], 1, ctx);
     check("bwd_weights", e[2], 2, ctx);
     check("bwd_bias", e[3], 3, ctx);
+    check("fwd_relu", e[4], 4, ctx);
 }
 
 void expect_error(const char *name, P p, bool null_x = false) {
@@ -296,8 +305,8 @@ int main() {
         if (!(s && *err)) ++g_fail;
     }
     std::printf("\nworst rel err: fwd %.2e  bwd_data %.2e  bwd_weights %.2e  bias %.2e"
-                "  (tol %.0e)\n",
-            g_worst[0], g_worst[1], g_worst[2], g_worst[3], kTol);
+                "  fwd_relu %.2e  (tol %.0e)\n",
+            g_worst[0], g_worst[1], g_worst[2], g_worst[3], g_worst[4], kTol);
     std::printf("%s (%d failures)\n", g_fail ? "FAILED" : "ALL PASSED", g_fail);
     return g_fail ? 1 : 0;
 }

@@ -9,18 +9,25 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::host::{dims4, tensor};
 
-/// `y = conv(x, w) + b`.
+/// `y = conv(x, w) + b`, rectified when `relu` (in the same pass with oneDNN, its post-op;
+/// else a ReLU pass in the output's layout).
 pub fn forward(
     x: &FlexTensor,
     w: &FlexTensor,
     b: Option<&FlexTensor>,
     o: &ConvOptions<2>,
+    relu: bool,
 ) -> FlexTensor {
     #[cfg(convlab_dnnl)]
-    if let Some(y) = crate::dnnl::forward(x, w, b, o) {
+    if let Some(y) = crate::dnnl::forward(x, w, b, o, relu) {
         return y;
     }
-    Flex::conv2d(x.clone(), w.clone(), b.cloned(), o.clone())
+    let y = Flex::conv2d(x.clone(), w.clone(), b.cloned(), o.clone());
+    if relu {
+        crate::flex::relu_forward(&y).0
+    } else {
+        y
+    }
 }
 
 /// ∂L/∂x for upstream gradient `g`.

@@ -84,6 +84,15 @@ unsafe extern "C" {
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
+    fn convlab_dnnl_conv2d_fwd_relu(
+        p: *const Params,
+        x: *const f32,
+        w: *const f32,
+        b: *const f32,
+        y: *mut f32,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
     fn convlab_dnnl_conv2d_bwd_data(
         p: *const Params,
         dy: *const f32,
@@ -167,11 +176,13 @@ fn call(what: &str, f: impl FnOnce(*mut c_char, usize) -> c_int) -> Option<()> {
     None
 }
 
+/// `conv(x, w) + b`, then ReLU when `relu` (oneDNN's post-op: in the same pass).
 pub fn forward(
     x: &FlexTensor,
     w: &FlexTensor,
     b: Option<&FlexTensor>,
     o: &ConvOptions<2>,
+    relu: bool,
 ) -> Option<FlexTensor> {
     let (xd, wd) = (dims4(x), dims4(w));
     let yd = out_shape(xd, wd, o);
@@ -185,7 +196,12 @@ pub fn forward(
         // SAFETY: every buffer holds the elements its shape in `p` says (checked by the shim
         // against the output formula); `y` is exclusively borrowed and fully written.
         unsafe {
-            convlab_dnnl_conv2d_fwd(
+            let f = if relu {
+                convlab_dnnl_conv2d_fwd_relu
+            } else {
+                convlab_dnnl_conv2d_fwd
+            };
+            f(
                 &p,
                 xv.as_ptr(),
                 wv.as_ptr(),

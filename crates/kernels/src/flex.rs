@@ -51,6 +51,14 @@ pub trait KernelOps: Backend {
     fn cl_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
     /// Local response normalisation across channels (PyTorch's convention), in `x`'s layout.
     fn cl_lrn(x: FloatTensor<Self>, p: LrnConst) -> FloatTensor<Self>;
+    /// `relu(conv(x, weight) + bias)` in one pass: the inference path of conv → batch norm
+    /// (folded into `weight` and `bias`) → ReLU. Not differentiable (plain devices only).
+    fn cl_conv2d_bias_relu(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
     /// `y = x·scale[c] + shift[c]` (+ ReLU) in one pass: evaluation-mode batch norm folded
     /// into a per-channel affine map. Not differentiable (plain devices only).
     fn cl_scale_shift(
@@ -127,7 +135,7 @@ fn add_relu_forward(a: &FlexTensor, b: &FlexTensor) -> (FlexTensor, Layout) {
 }
 
 /// `relu(x)` on flex in `x`'s layout.
-fn relu_forward(x: &FlexTensor) -> (FlexTensor, Layout) {
+pub(crate) fn relu_forward(x: &FlexTensor) -> (FlexTensor, Layout) {
     let (v, layout) = act_values(x);
     (act_tensor(cpu::relu(&v), dims4(x), layout), layout)
 }
@@ -160,7 +168,7 @@ impl KernelOps for Flex {
     }
 
     fn cl_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        conv::forward(&x, &weight, None, &options)
+        conv::forward(&x, &weight, None, &options, false)
     }
 
     fn cl_conv2d_bias(
@@ -169,7 +177,16 @@ impl KernelOps for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        conv::forward(&x, &weight, Some(&bias), &options)
+        conv::forward(&x, &weight, Some(&bias), &options, false)
+    }
+
+    fn cl_conv2d_bias_relu(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        options: ConvOptions<2>,
+    ) -> FlexTensor {
+        conv::forward(&x, &weight, Some(&bias), &options, true)
     }
 
     fn cl_batch_norm_train(
@@ -426,7 +443,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = conv::forward(x.primitive(), weight.primitive(), None, &options);
+                let out = conv::forward(x.primitive(), weight.primitive(), None, &options, false);
                 prep.finish((x.into_primitive(), weight.into_primitive(), options), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(conv::forward(
@@ -434,6 +451,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                 weight.primitive(),
                 None,
                 &options,
+                false,
             )),
         }
     }
@@ -455,6 +473,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                     weight.primitive(),
                     Some(bias.primitive()),
                     &options,
+                    false,
                 );
                 prep.finish((x.into_primitive(), weight.into_primitive(), options), out)
             }
@@ -463,6 +482,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                 weight.primitive(),
                 Some(bias.primitive()),
                 &options,
+                false,
             )),
         }
     }
@@ -505,6 +525,22 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         (out, mean, var)
+    }
+
+    fn cl_conv2d_bias_relu(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        // Plain devices only (ops.rs), as `cl_scale_shift`.
+        let y = <Flex as KernelOps>::cl_conv2d_bias_relu(
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+            options,
+        );
+        FloatTensor::<Self>::new(y)
     }
 
     fn cl_scale_shift(

@@ -17,8 +17,8 @@ pub mod lrn;
 mod ops;
 
 pub use ops::{
-    BatchNormTrain, add_relu, batch_norm_eval, batch_norm_train, conv_engine, conv2d, enabled, lrn,
-    max_pool2d, relu,
+    BatchNormEval, BatchNormTrain, add_relu, batch_norm_eval, batch_norm_train, conv_engine,
+    conv2d, conv2d_bn_eval, enabled, lrn, max_pool2d, relu,
 };
 
 /// Whether this build calls oneDNN for convolutions on flex.

@@ -72,6 +72,53 @@ pub fn conv2d(
     Tensor::from_dispatch(out)
 }
 
+/// A batch norm with given statistics (evaluation, or a frozen layer):
+/// `y = γ (x − mean) / √(variance + ε) + β` per channel.
+pub struct BatchNormEval {
+    pub gamma: Tensor<1>,
+    pub beta: Tensor<1>,
+    pub mean: Tensor<1>,
+    pub variance: Tensor<1>,
+    pub epsilon: f64,
+}
+
+/// A convolution, then a batch norm with given statistics, then ReLU when `relu`: the
+/// evaluation path of a conv → batch norm → ReLU block. On flex without autodiff the batch norm
+/// is folded into the convolution, `w·s` and `(b − mean)·s + β` with `s = γ/√(variance + ε)`,
+/// and the ReLU is oneDNN's post-op: one pass over the output instead of a convolution and a
+/// batch-norm pass. Elsewhere (and on an autodiff device, where the weights have gradients)
+/// [`conv2d`] then [`batch_norm_eval`].
+pub fn conv2d_bn_eval(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    bn: BatchNormEval,
+    options: ConvOptions<2>,
+    relu: bool,
+) -> Tensor<4> {
+    if on_flex(&x) && !x.device().is_autodiff() {
+        let f = weight.dims()[0];
+        let scale = bn.gamma.div(bn.variance.add_scalar(bn.epsilon).sqrt());
+        let shift = match bias {
+            Some(b) => b.sub(bn.mean).mul(scale.clone()).add(bn.beta),
+            None => bn.beta.sub(bn.mean.mul(scale.clone())),
+        };
+        let weight = weight.mul(scale.reshape([f, 1, 1, 1]));
+        let (x, w, b) = (
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            shift.into_dispatch(),
+        );
+        return Tensor::from_dispatch(if relu {
+            <Dispatch as KernelOps>::cl_conv2d_bias_relu(x, w, b, options)
+        } else {
+            <Dispatch as KernelOps>::cl_conv2d_bias(x, w, b, options)
+        });
+    }
+    let y = conv2d(x, weight, bias, options);
+    batch_norm_eval(y, bn.gamma, bn.beta, bn.mean, bn.variance, bn.epsilon, relu)
+}
+
 /// Output and batch statistics of a training-mode batch norm.
 pub struct BatchNormTrain {
     /// Normalised (and, if asked, rectified) output, shaped as the input.
