@@ -24,7 +24,8 @@ pub fn forward(
     }
     let y = Flex::conv2d(x.clone(), w.clone(), b.cloned(), o.clone());
     if relu {
-        crate::flex::relu_forward(&y).0
+        let (v, layout) = crate::layout::act_values(&y);
+        crate::layout::act_tensor(crate::cpu::relu(&v), dims4(&y), layout)
     } else {
         y
     }

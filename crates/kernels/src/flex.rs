@@ -135,7 +135,7 @@ fn add_relu_forward(a: &FlexTensor, b: &FlexTensor) -> (FlexTensor, Layout) {
 }
 
 /// `relu(x)` on flex in `x`'s layout.
-pub(crate) fn relu_forward(x: &FlexTensor) -> (FlexTensor, Layout) {
+fn relu_forward(x: &FlexTensor) -> (FlexTensor, Layout) {
     let (v, layout) = act_values(x);
     (act_tensor(cpu::relu(&v), dims4(x), layout), layout)
 }
