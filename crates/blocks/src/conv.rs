@@ -248,25 +248,22 @@ impl ConvBnAct {
             self.conv.groups,
         );
         let bias = self.conv.bias.as_ref().map(|b| b.val());
-        match &self.bn {
-            // Evaluation without autodiff: the batch norm folded into the convolution, and
-            // its ReLU in the same pass (on flex; the same two ops elsewhere).
-            Some(bn)
-                if !x.device().is_autodiff()
-                    && matches!(self.activation, Activation::Relu | Activation::Identity) =>
-            {
-                let params = bn.eval_params(&x.device());
-                let relu = self.activation == Activation::Relu;
-                return convlab_kernels::conv2d_bn_eval(
-                    x,
-                    self.conv.weight.val(),
-                    bias,
-                    params,
-                    options,
-                    relu,
-                );
-            }
-            _ => {}
+        // Evaluation without autodiff: the batch norm folded into the convolution, and its
+        // ReLU in the same pass (on flex; the same two ops elsewhere).
+        if let Some(bn) = &self.bn
+            && !x.device().is_autodiff()
+            && matches!(self.activation, Activation::Relu | Activation::Identity)
+        {
+            let params = bn.eval_params(&x.device());
+            let relu = self.activation == Activation::Relu;
+            return convlab_kernels::conv2d_bn_eval(
+                x,
+                self.conv.weight.val(),
+                bias,
+                params,
+                options,
+                relu,
+            );
         }
         let x = convlab_kernels::conv2d(x, self.conv.weight.val(), bias, options);
         match &self.bn {

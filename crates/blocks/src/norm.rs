@@ -41,7 +41,7 @@ impl BatchNorm2d {
 
     /// `[N, C, H, W]` → same shape; `relu` fuses the activation that follows.
     pub fn forward(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
-        if self.uses_batch_statistics(&x) {
+        if x.device().is_autodiff() && self.training.is_enabled() {
             self.forward_train(x, relu)
         } else {
             let bn = self.eval_params(&x.device());
@@ -55,12 +55,6 @@ impl BatchNorm2d {
                 relu,
             )
         }
-    }
-
-    /// Whether `forward` normalises `x` with its batch's statistics (training on an autodiff
-    /// device) rather than the running ones.
-    pub fn uses_batch_statistics(&self, x: &Tensor<4>) -> bool {
-        x.device().is_autodiff() && self.training.is_enabled()
     }
 
     /// γ, β and the running statistics on `device`: what evaluation normalises with.

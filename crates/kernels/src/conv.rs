@@ -9,25 +9,34 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::host::{dims4, tensor};
 
-/// `y = conv(x, w) + b`, rectified when `relu` (in the same pass with oneDNN, its post-op;
-/// else a ReLU pass in the output's layout).
+/// `y = conv(x, w) + b`.
 pub fn forward(
     x: &FlexTensor,
     w: &FlexTensor,
     b: Option<&FlexTensor>,
     o: &ConvOptions<2>,
-    relu: bool,
 ) -> FlexTensor {
     #[cfg(convlab_dnnl)]
-    if let Some(y) = crate::dnnl::forward(x, w, b, o, relu) {
+    if let Some(y) = crate::dnnl::forward(x, w, b, o, false) {
         return y;
     }
-    let y = Flex::conv2d(x.clone(), w.clone(), b.cloned(), o.clone());
-    if relu {
-        let (v, layout) = crate::layout::act_values(&y);
-        crate::layout::act_tensor(crate::cpu::relu(&v), dims4(&y), layout)
-    } else {
-        y
+    Flex::conv2d(x.clone(), w.clone(), b.cloned(), o.clone())
+}
+
+/// `y = max(conv(x, w) + b, 0)` in one oneDNN call (ReLU as its post-op); `None` without
+/// oneDNN, or where it failed: the caller rectifies [`forward`]'s output instead.
+pub fn forward_relu(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: Option<&FlexTensor>,
+    o: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    #[cfg(convlab_dnnl)]
+    return crate::dnnl::forward(x, w, b, o, true);
+    #[cfg(not(convlab_dnnl))]
+    {
+        let _ = (x, w, b, o);
+        None
     }
 }
 

@@ -168,7 +168,7 @@ impl KernelOps for Flex {
     }
 
     fn cl_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        conv::forward(&x, &weight, None, &options, false)
+        conv::forward(&x, &weight, None, &options)
     }
 
     fn cl_conv2d_bias(
@@ -177,7 +177,7 @@ impl KernelOps for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        conv::forward(&x, &weight, Some(&bias), &options, false)
+        conv::forward(&x, &weight, Some(&bias), &options)
     }
 
     fn cl_conv2d_bias_relu(
@@ -186,7 +186,9 @@ impl KernelOps for Flex {
         bias: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        conv::forward(&x, &weight, Some(&bias), &options, true)
+        let bias = Some(&bias);
+        conv::forward_relu(&x, &weight, bias, &options)
+            .unwrap_or_else(|| relu_forward(&conv::forward(&x, &weight, bias, &options)).0)
     }
 
     fn cl_batch_norm_train(
@@ -443,7 +445,7 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = conv::forward(x.primitive(), weight.primitive(), None, &options, false);
+                let out = conv::forward(x.primitive(), weight.primitive(), None, &options);
                 prep.finish((x.into_primitive(), weight.into_primitive(), options), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(conv::forward(
@@ -451,7 +453,6 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                 weight.primitive(),
                 None,
                 &options,
-                false,
             )),
         }
     }
@@ -473,7 +474,6 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                     weight.primitive(),
                     Some(bias.primitive()),
                     &options,
-                    false,
                 );
                 prep.finish((x.into_primitive(), weight.into_primitive(), options), out)
             }
@@ -482,7 +482,6 @@ impl<C: CheckpointStrategy> KernelOps for Ad<C> {
                 weight.primitive(),
                 Some(bias.primitive()),
                 &options,
-                false,
             )),
         }
     }

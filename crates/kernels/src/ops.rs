@@ -98,10 +98,11 @@ pub fn conv2d_bn_eval(
 ) -> Tensor<4> {
     if on_flex(&x) && !x.device().is_autodiff() {
         let f = weight.dims()[0];
-        let scale = bn.gamma.div(bn.variance.add_scalar(bn.epsilon).sqrt());
+        let (scale, shift) = affine(bn.gamma, bn.beta, bn.mean, bn.variance, bn.epsilon);
+        // conv(x, w·s) + b·s + shift = (conv(x, w) + b)·s + shift.
         let shift = match bias {
-            Some(b) => b.sub(bn.mean).mul(scale.clone()).add(bn.beta),
-            None => bn.beta.sub(bn.mean.mul(scale.clone())),
+            Some(b) => shift.add(b.mul(scale.clone())),
+            None => shift,
         };
         let weight = weight.mul(scale.reshape([f, 1, 1, 1]));
         let (x, w, b) = (
@@ -176,9 +177,8 @@ pub fn batch_norm_eval(
     relu: bool,
 ) -> Tensor<4> {
     if on_flex(&x) && !x.device().is_autodiff() {
-        // One pass: y = x·scale + shift with scale = γ/√(var + ε), shift = β − μ·scale.
-        let scale = gamma.div(variance.add_scalar(epsilon).sqrt());
-        let shift = beta.sub(mean.mul(scale.clone()));
+        // One pass: y = x·scale + shift.
+        let (scale, shift) = affine(gamma, beta, mean, variance, epsilon);
         return Tensor::from_dispatch(<Dispatch as KernelOps>::cl_scale_shift(
             x.into_dispatch(),
             scale.into_dispatch(),
@@ -188,6 +188,20 @@ pub fn batch_norm_eval(
     }
     let y = module::batch_norm(x, gamma, beta, mean, variance, epsilon);
     if relu { activation::relu(y) } else { y }
+}
+
+/// A batch norm with given statistics as a per-channel affine map `x·scale + shift`:
+/// `scale = γ/√(variance + ε)`, `shift = β − mean·scale`.
+fn affine(
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<1>, Tensor<1>) {
+    let scale = gamma.div(variance.add_scalar(epsilon).sqrt());
+    let shift = beta.sub(mean.mul(scale.clone()));
+    (scale, shift)
 }
 
 /// Max pooling with PyTorch's semantics (`ceil_mode` windows that start inside the padded
